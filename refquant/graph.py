@@ -1,0 +1,158 @@
+"""Prepare and run one subgraph: the engine under :class:`refquant.Interpreter`.
+
+``PreparedGraph`` walks the operators once in order, calling each op's ``prepare`` with the
+current input shapes (after any resize) and the values known at prepare time (constants, and
+shape arithmetic folded from them). Every check happens there, so a static graph that prepares
+runs without further checks. Operators whose input shapes are only known at run time (a RESHAPE
+fed by a computed shape tensor) are prepared just before they run, with the same checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import PrepareError, RefquantError, ResourceLimitError, UnsupportedOpError
+from .model import Model, numpy_dtype
+from .ops import REGISTRY
+from .ops.base import OpContext, OpData, TensorInfo
+
+__all__ = ["PreparedGraph", "DEFAULT_MEMORY_LIMIT", "ROUNDINGS"]
+
+#: Default bound on the bytes of all tensors of one run (checked from shapes before allocating).
+DEFAULT_MEMORY_LIMIT = 2 << 30
+#: Rounding variants of MultiplyByQuantizedMultiplier (see README "Rounding").
+ROUNDINGS = ("double", "single")
+
+
+def _nbytes(shape: tuple[int, ...], dtype: str) -> int:
+    n = numpy_dtype(dtype).itemsize
+    for d in shape:
+        n *= d
+    return n
+
+
+@dataclass
+class PreparedGraph:
+    """One subgraph with every operator prepared for the given graph-input shapes."""
+
+    model: Model
+    subgraph_index: int
+    rounding: str = "double"
+    input_shapes: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.rounding not in ROUNDINGS:
+            raise RefquantError(f"rounding must be one of {list(ROUNDINGS)}, got {self.rounding!r}")
+        sg = self.model.subgraphs[self.subgraph_index]
+        self.subgraph = sg
+        self.infos: dict[int, TensorInfo] = {}
+        self.op_data: list[OpData | None] = [None] * len(sg.operators)
+        self.folded: dict[int, np.ndarray] = {}
+        self._prepare()
+
+    # -- prepare ---------------------------------------------------------------------------------
+    def _info(self, index: int, shape: tuple[int, ...], value: np.ndarray | None = None) -> TensorInfo:
+        t = self.subgraph.tensors[index]
+        return TensorInfo(index, t.name, tuple(shape), t.dtype, t.quantization, value)
+
+    def _prepare(self) -> None:
+        sg = self.subgraph
+        for t in sg.tensors:
+            if t.is_constant:
+                if t.sparse:
+                    raise UnsupportedOpError(
+                        f"subgraph {self.subgraph_index}, tensor {t.index} {t.name!r}: sparse tensors are not supported"
+                    )
+                self.infos[t.index] = self._info(t.index, t.shape, t.data)
+        for i in sg.inputs:
+            shape = self.input_shapes.get(i, sg.tensors[i].shape)
+            self.infos[i] = self._info(i, shape)
+        for t in sg.tensors:
+            if t.is_variable and t.index not in self.infos:
+                self.infos[t.index] = self._info(t.index, t.shape)
+        total = sum(_nbytes(i.shape, i.dtype) for i in self.infos.values() if i.value is None)
+        for op in sg.operators:
+            if any(i >= 0 and i not in self.infos for i in op.inputs):
+                continue  # shape known only at run time: prepared just before it runs
+            data = self.prepare_op(op.index, {i: self.infos[i] for i in op.inputs if i >= 0})
+            for k, o in enumerate(op.outputs):
+                total += _nbytes(data.output_shapes[k], sg.tensors[o].dtype)
+            if total > self.memory_limit:
+                raise ResourceLimitError(
+                    f"subgraph {self.subgraph_index}, operator {op.index} ({op.opcode}): the run would hold "
+                    f"{total} bytes of tensors, above the limit of {self.memory_limit} bytes"
+                )
+
+    def prepare_op(self, k: int, infos: dict[int, TensorInfo]) -> OpData:
+        """Prepare operator ``k`` given infos of its inputs; record output infos (and fold if cheap)."""
+        op = self.subgraph.operators[k]
+        opdef = REGISTRY.get(op.opcode)
+        where = f"subgraph {self.subgraph_index}, operator {k} ({op.opcode})"
+        if opdef is None:
+            raise UnsupportedOpError(
+                f"{where}: operator {op.opcode} is not supported by refquant; supported: {', '.join(sorted(REGISTRY))}"
+            )
+        ins = tuple(infos[i] if i >= 0 else None for i in op.inputs)
+        outs = tuple(self._info(o, self.subgraph.tensors[o].shape) for o in op.outputs)
+        ctx = OpContext(self.model, self.subgraph_index, op, ins, outs, self.rounding)
+        try:
+            data = opdef.prepare(ctx)
+        except RefquantError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError) as exc:
+            raise PrepareError(f"{where}: invalid operator ({type(exc).__name__}: {exc})") from exc
+        if len(data.output_shapes) != len(op.outputs):
+            raise PrepareError(f"{where}: prepared {len(data.output_shapes)} outputs, model lists {len(op.outputs)}")
+        for sh in data.output_shapes:
+            if any(d < 0 for d in sh):
+                raise PrepareError(f"{where}: computed a negative output dimension {list(sh)}")
+        self.op_data[k] = data
+        values = None
+        if opdef.foldable and all(i is None or i.value is not None for i in ins):
+            arrays = [None if i is None else i.value for i in ins]
+            with np.errstate(all="ignore"):
+                values = data.eval(arrays)
+        for j, o in enumerate(op.outputs):
+            value = None
+            if values is not None:
+                value = values[j]
+                value.flags.writeable = False
+                self.folded[o] = value
+            self.infos[o] = self._info(o, data.output_shapes[j], value)
+        return data
+
+    # -- run -------------------------------------------------------------------------------------
+    def run(self, inputs: dict[int, np.ndarray], *, runner: object | None = None) -> dict[int, np.ndarray]:
+        """Run the subgraph on graph-input arrays; return every tensor value of the run."""
+        sg = self.subgraph
+        values: dict[int, np.ndarray] = {}
+        for t in sg.tensors:
+            if t.is_constant:
+                values[t.index] = t.data  # type: ignore[assignment]
+        values.update(inputs)
+        with np.errstate(all="ignore"):
+            for op in sg.operators:
+                data = self.op_data[op.index]
+                if data is None:
+                    infos = {}
+                    for i in op.inputs:
+                        if i >= 0:
+                            v = values[i]
+                            infos[i] = self._info(i, v.shape, v if sg.tensors[i].is_constant else None)
+                    data = self.prepare_op(op.index, infos)
+                    self.op_data[op.index] = None  # keep run-time prepared ops fresh for the next run
+                arrays = [values[i] if i >= 0 else None for i in op.inputs]
+                outs = data.eval(arrays)
+                for j, o in enumerate(op.outputs):
+                    arr = outs[j]
+                    want = sg.tensors[o].np_dtype
+                    if arr.dtype != want:
+                        raise PrepareError(
+                            f"subgraph {self.subgraph_index}, operator {op.index} ({op.opcode}): produced "
+                            f"{arr.dtype} for tensor {o}, expected {want} (a refquant kernel bug)"
+                        )
+                    values[o] = arr
+        return values

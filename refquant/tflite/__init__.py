@@ -1,0 +1,1 @@
+"""Reading and writing .tflite flatbuffers: the only code that knows the file format."""
