@@ -31,6 +31,8 @@ BUILTIN_OPERATORS: dict[int, str] = {v: k for k, v in BUILTIN_CODES.items()}
 
 #: The largest rank refquant accepts (LiteRT's kernels stop at 6; a little slack for shape ops).
 MAX_RANK = 16
+#: Most elements one tensor shape may describe (2^40: far above any real model, far below overflow).
+MAX_ELEMENTS = 1 << 40
 #: Largest file read from a path (bytes); larger models need the bytes passed in directly.
 MAX_FILE_BYTES = 1 << 34
 
@@ -144,6 +146,11 @@ def _tensor(i: int, t: dict, bufs: list[memoryview], sg: int) -> Tensor:
         raise ModelFormatError(f"{where}: rank {len(shape)} is larger than refquant accepts ({MAX_RANK})")
     if any(d < 0 for d in shape):
         raise ModelFormatError(f"{where}: shape {list(shape)} has a negative dimension")
+    nonzero = 1
+    for d in shape:
+        nonzero *= max(d, 1)
+    if nonzero > MAX_ELEMENTS:
+        raise ModelFormatError(f"{where}: shape {list(shape)} has more than {MAX_ELEMENTS} elements")
     sig = t["shape_signature"]
     signature = tuple(int(v) for v in sig) if sig is not None else None
     if signature is not None and (

@@ -117,14 +117,14 @@ class _Encoder:
         b.StartVector(1, n, alignment)
         b.head -= n
         b.Bytes[b.head : b.head + n] = bytes(data)
-        return b.EndVector(n)
+        return b.EndVector()
 
     def offsets_vector(self, offs: list[int]) -> int:
         b = self.b
         b.StartVector(4, len(offs), 4)
         for off in reversed(offs):
             b.PrependUOffsetTRelative(off)
-        return b.EndVector(len(offs))
+        return b.EndVector()
 
     def table(self, name: str, d: dict) -> int:
         b = self.b
