@@ -144,9 +144,7 @@ def format_summary(model: Model, name: str = "") -> str:
         lines.append(f"description: {model.description}")
     for s, sg in enumerate(model.subgraphs):
         lines.append("")
-        lines.append(
-            f"subgraph {s} {sg.name!r}: {len(sg.tensors)} tensors, {len(sg.operators)} operators"
-        )
+        lines.append(f"subgraph {s} {sg.name!r}: {len(sg.tensors)} tensors, {len(sg.operators)} operators")
         for role, idx in (("input ", sg.inputs), ("output", sg.outputs)):
             for i in idx:
                 t = sg.tensors[i]
@@ -169,7 +167,5 @@ def format_summary(model: Model, name: str = "") -> str:
     )
     lines.append("ops: " + ", ".join(f"{k} x{v}" for k, v in summary["op_histogram"].items()))
     if model.signatures:
-        lines.append(
-            "signatures: " + ", ".join(f"{s.key} (subgraph {s.subgraph_index})" for s in model.signatures)
-        )
+        lines.append("signatures: " + ", ".join(f"{s.key} (subgraph {s.subgraph_index})" for s in model.signatures))
     return "\n".join(lines)

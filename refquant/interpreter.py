@@ -215,6 +215,16 @@ class Interpreter:
             raise RefquantError("no run yet: call invoke() first")
         return self._trace
 
+    def float_shadow(self) -> Interpreter:
+        """An Interpreter on the float shadow of this model (see :mod:`refquant.shadow`), same input shapes."""
+        from .shadow import float_shadow
+
+        other = Interpreter(model=float_shadow(self.model), rounding=self.rounding, memory_limit=self.memory_limit)
+        for i, shape in self._input_shapes.items():
+            if shape != self._sg.tensors[i].shape:
+                other.resize_tensor_input(i, shape)
+        return other
+
     # -- signatures ------------------------------------------------------------------------------
     def get_signature_list(self) -> dict[str, dict[str, list[str]]]:
         """``{key: {"inputs": [names], "outputs": [names]}}`` as LiteRT returns it."""

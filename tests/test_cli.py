@@ -57,5 +57,7 @@ def test_errors_are_one_line_exit_2(tmp_path, argv, content):
 def test_debug_shows_traceback(tmp_path):
     p = tmp_path / "bad.tflite"
     p.write_bytes(b"junk")
-    proc = subprocess.run([sys.executable, "-m", "refquant", "--debug", "inspect", str(p)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "refquant", "--debug", "inspect", str(p)], capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr

@@ -43,6 +43,9 @@ def supported_ops() -> list[str]:
 # isort: off
 # [conv]
 # [fully_connected]
+from . import fully_connected  # noqa: E402
+
+register("FULLY_CONNECTED", fully_connected.prepare_fully_connected, ("int8", "uint8", "int16", "float32"))
 # [batch_matmul]
 # [elementwise]
 # [activations]
@@ -51,3 +54,7 @@ def supported_ops() -> list[str]:
 # [shape_ops]
 # [quantize]
 # [control_flow]
+# [internal]
+from . import identity  # noqa: E402
+
+register("REFQUANT_IDENTITY", identity.prepare_identity, ("float32",))

@@ -23,7 +23,9 @@ def _small_conv() -> bytes:
     w = b.add_constant("w", rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8), scale=ws, zero_point=0)
     bias = b.add_constant("b", rng.integers(-1000, 1000, 4).astype(np.int32), scale=0.05 * ws, zero_point=0)
     y = b.add_tensor("y", (1, 5, 5, 4), "int8", scale=0.1, zero_point=2)
-    b.add_operator("CONV_2D", [x, w, bias], [y], padding="SAME", stride_w=1, stride_h=1, fused_activation_function="RELU6")
+    b.add_operator(
+        "CONV_2D", [x, w, bias], [y], padding="SAME", stride_w=1, stride_h=1, fused_activation_function="RELU6"
+    )
     b.mark_output(y)
     b.add_signature("serving_default", {"x": x}, {"y": y})
     return b.build()
