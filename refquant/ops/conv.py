@@ -1,0 +1,1284 @@
+"""Convolutions: CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV (int8, int16x8, uint8, float32).
+
+Each kernel reproduces LiteRT 2.3.0's reference kernel (``BUILTIN_REF``) bit for bit:
+
+* CONV_2D: ``conv.cc`` with ``reference_integer_ops::ConvPerChannel`` (int8, int16x8),
+  ``reference_ops::Conv`` (uint8 legacy and float32);
+* DEPTHWISE_CONV_2D: ``depthwise_conv.cc`` with ``reference_integer_ops::DepthwiseConvPerChannel``
+  (int8, int16x8), ``reference_ops::DepthwiseConv`` (uint8 legacy, ``depthwiseconv_uint8.h``; float32,
+  ``depthwiseconv_float.h``);
+* TRANSPOSE_CONV: ``transpose_conv.cc`` with ``reference_integer_ops::TransposeConv`` (int8, int16x8)
+  and ``reference_ops::TransposeConv`` (uint8 legacy and float32).
+
+Integer arithmetic (KERNEL_NOTES 3.0-3.2, 3.5)::
+
+    acc[b, oy, ox, oc] = sum over in-image taps of (w + filter_offset) * (x + input_offset)  + bias[oc]
+    out = clamp(MBQM(acc, M[oc], shift[oc]) + output_offset, act_min, act_max)
+
+with ``input_offset = -zp_in``; ``filter_offset = -zp_w`` for uint8 only (0 otherwise); ``M, shift`` from
+``QuantizeMultiplier(f64(s_in) * f64(s_w[oc]) / f64(s_out))`` (uint8: ``f64(f32(s_in * s_w)) / f64(s_out)``,
+the legacy per-tensor multiplier). The accumulator is int32 (wrapping) and requantized with the int32
+``MultiplyByQuantizedMultiplier``, except for int16x8 with a 64-bit accumulator, which uses the int64
+overload (MBQM64). The int32 MBQM follows ``ctx.rounding`` (a TFLITE_SINGLE_ROUNDING build), except
+for uint8 DEPTHWISE_CONV_2D, whose ``DepthwiseConvRound<kAwayFromZero>`` is the double-rounding form in
+both builds. Out-of-image taps are skipped by the kernels; because ``x + input_offset`` is 0 at
+``x = zp_in``, padding the input with its zero point and summing every tap gives the same value.
+
+Fast paths (the integer sums are exact, so any summation order gives the C result modulo 2^32):
+
+* CONV_2D: im2col over a zero-point-padded input (``sliding_window_view``) and one float64 BLAS matrix
+  product per row block (per group for grouped convolutions);
+* DEPTHWISE_CONV_2D: a sum over the KH*KW kernel taps of shifted input slices times per-channel weights;
+* TRANSPOSE_CONV: one float64 BLAS product of the input with every tap, then a col2im scatter-add over
+  the KH*KW taps.
+
+Float32 kernels accumulate in float32 in the C loop order (one rounded product, then one rounded add per
+tap, no FMA, skipped taps not added), then add the bias and clamp, so they match the reference float
+kernels bit for bit as well; the loops run over kernel taps and channels, never over output elements.
+
+Each prepared op also provides ``accumulators`` (the int32/int64 accumulators including the bias,
+before requantization) and ``trace`` (the arithmetic of one output element, computed by a separate,
+literal per-element path that the tests compare with the fast path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..errors import UnsupportedOpError
+from ..fixedpoint import (
+    INT32_MAX,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
+    rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+)
+from ..quantization import (
+    calculate_activation_range_float,
+    calculate_activation_range_quantized,
+    quantize_multiplier,
+    quantize_multiplier_array,
+)
+from .base import OpContext, OpData, Step, TensorInfo
+
+__all__ = [
+    "prepare_conv2d",
+    "prepare_depthwise_conv2d",
+    "prepare_transpose_conv",
+    "ConvQuantData",
+    "ConvFloatData",
+    "DepthwiseQuantData",
+    "DepthwiseFloatData",
+    "TransposeConvQuantData",
+    "TransposeConvFloatData",
+]
+
+#: Fused activations the kernels accept. TANH and SIGN_BIT are accepted by LiteRT's conv kernels and
+#: mean "no clamp" there (CalculateActivationRange[Quantized] falls through to the full range).
+_ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
+_INT16_MAX = 2**15 - 1
+#: Largest reduction depth for which the float64 BLAS sums are provably exact (see _check_depth).
+_MAX_EXACT_DEPTH = 2**30
+#: im2col block size, in float64 elements (64 MiB): bigger convolutions are computed in row blocks.
+_IM2COL_BLOCK = 1 << 23
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared prepare helpers
+
+
+def _c_div(a: int, b: int) -> int:
+    """C integer division (truncates toward zero) for b > 0."""
+    q = abs(a) // b
+    return q if a >= 0 else -q
+
+
+def _out_size(ctx: OpContext, padding: Any, image: int, k: int, stride: int, dilation: int, axis: str) -> int:
+    """``ComputeOutSizeChecked`` (padding.h): the output size, or a PrepareError where LiteRT fails."""
+    if padding not in ("SAME", "VALID"):
+        raise ctx.error(f"padding {padding!r} is not supported; expected SAME or VALID")
+    eff = (k - 1) * dilation + 1
+    if padding == "SAME":
+        value = _c_div(image + stride - 1, stride)
+    else:
+        value = _c_div(image + stride - eff, stride)
+    if value < 0:
+        raise ctx.error(
+            f"VALID padding: the effective filter {axis} {eff} (kernel {k}, dilation {dilation}) exceeds the "
+            f"input {axis} {image}, giving a negative output size"
+        )
+    if value > INT32_MAX:
+        raise ctx.error(f"output {axis} {value} does not fit int32")
+    return value
+
+
+def _padding(stride: int, dilation: int, image: int, k: int, out: int) -> int:
+    """``ComputePaddingWithOffsetChecked``: padding before (top/left); the odd extra pixel goes after."""
+    eff = (k - 1) * dilation + 1
+    total = max(0, (out - 1) * stride + eff - image)
+    return total // 2
+
+
+def _activation(ctx: OpContext) -> str:
+    act = ctx.option("fused_activation_function", "NONE")
+    if act not in _ACTIVATIONS:
+        raise ctx.unsupported(f"fused activation {act!r} (expected one of {', '.join(_ACTIVATIONS)})")
+    return str(act)
+
+
+def _positive_option(ctx: OpContext, name: str, upper: int | None = None) -> int:
+    v = ctx.option(name, 0)
+    if not isinstance(v, (int, np.integer)) or v <= 0 or (upper is not None and v > upper):
+        bound = f" and <= {upper}" if upper is not None else ""
+        raise ctx.error(f"option {name} = {v!r}; expected an integer > 0{bound}")
+    return int(v)
+
+
+def _require_rank(ctx: OpContext, t: TensorInfo, rank: int, role: str) -> None:
+    if len(t.shape) != rank:
+        raise ctx.error(f"{role} must have rank {rank}, got shape {list(t.shape)}", t)
+
+
+def _require_positive_dims(ctx: OpContext, t: TensorInfo, dims: tuple[int, ...], role: str) -> None:
+    for d in dims:
+        if t.shape[d] <= 0:
+            raise ctx.error(f"{role} dimension {d} is {t.shape[d]}; expected > 0", t)
+
+
+def _check_depth(ctx: OpContext, depth: int) -> None:
+    """Guard of the float64 BLAS exactness argument.
+
+    Every product is below 2^23 in magnitude (int8: |x - zp| <= 255, |w| <= 128, product < 2^15; uint8:
+    |x - zp|, |w - zp| <= 255, product < 2^16; int16x8: |x| <= 2^15, |w| <= 2^7, product <= 2^22), so a sum
+    of fewer than 2^30 products stays below 2^52 and every partial sum is an exact float64 integer.
+    """
+    if depth >= _MAX_EXACT_DEPTH:
+        raise ctx.unsupported(f"a reduction over {depth} products per output (refquant's exact float64 bound is 2^30)")
+
+
+def _bias_zero_point(t: TensorInfo) -> int:
+    return t.zero_point
+
+
+def _filter_scales(ctx: OpContext, inp: TensorInfo, filt: TensorInfo, channels: int) -> np.ndarray:
+    """PopulateConvolutionQuantizationParams' scale checks; returns the float32 filter scale per channel."""
+    q = ctx.require_quant(filt)
+    n = q.scale.size
+    if n not in (1, channels):
+        raise ctx.fail_quant(f"filter has {n} scales; expected 1 or {channels} (one per output channel)", filt)
+    if n > 1:
+        if inp.dtype not in ("int8", "int16"):
+            raise ctx.fail_quant(f"per-channel filter quantization needs an int8 or int16 input, not {inp.dtype}", filt)
+        qd = q.quantized_dimension
+        if not 0 <= qd < len(filt.shape) or filt.shape[qd] != channels:
+            raise ctx.fail_quant(
+                f"per-channel quantized_dimension {qd} has size "
+                f"{filt.shape[qd] if 0 <= qd < len(filt.shape) else 'n/a'}; expected {channels} channels",
+                filt,
+            )
+        return np.asarray(q.scale, np.float32)
+    return np.full(channels, q.scale[0], np.float32)
+
+
+@dataclass(frozen=True)
+class _QuantSetup:
+    multiplier: np.ndarray
+    shift: np.ndarray
+    act_min: int
+    act_max: int
+    real: np.ndarray
+
+
+def _quant_setup(
+    ctx: OpContext,
+    inp: TensorInfo,
+    filt: TensorInfo,
+    bias: TensorInfo | None,
+    out: TensorInfo,
+    channels: int,
+    acc_bits: int,
+) -> _QuantSetup:
+    """Multipliers, shifts and activation range, as PopulateConvolutionQuantizationParams computes them."""
+    ctx.require_quant(inp)
+    ctx.require_quant(out)
+    scales = _filter_scales(ctx, inp, filt, channels)
+    s_in = np.float32(inp.scale)
+    s_out = np.float32(out.scale)
+    if inp.dtype == "uint8":
+        # Legacy per-tensor path (GetQuantizedConvolutionMultipler): the scale product is a float32
+        # product, and a bias scale must be within 2% of an output step of s_in * s_w.
+        s_w = np.float32(scales[0])
+        if bias is not None:
+            s_bias = float(bias.quant.scale[0]) if bias.quant is not None and bias.quant.scale.size else 0.0
+            diff = abs(float(s_in) * float(s_w) - s_bias)
+            if not diff / float(s_out) <= 0.02:
+                raise ctx.fail_quant(
+                    f"bias scale {s_bias!r} differs from input scale * filter scale = {float(s_in) * float(s_w)!r} "
+                    f"by {diff / float(s_out):.4g} output steps; LiteRT requires at most 0.02",
+                    bias,
+                )
+        real_t = float(np.float32(s_in * s_w)) / float(s_out)
+        m, sh = quantize_multiplier(real_t, ctx.rounding)  # type: ignore[arg-type]
+        real = np.full(channels, real_t)
+        mult = np.full(channels, m, np.int32)
+        shift = np.full(channels, sh, np.int32)
+    else:
+        real = float(s_in) * scales.astype(np.float64) / float(s_out)
+        mult, shift = quantize_multiplier_array(real, ctx.rounding)  # type: ignore[arg-type]
+    if acc_bits == 64 and (shift.min() < -31 or shift.max() > 14):
+        k = int(np.argmax((shift < -31) | (shift > 14)))
+        raise ctx.unsupported(
+            f"effective multiplier {real[k]!r} of channel {k} (shift {int(shift[k])}) is outside the range "
+            "of LiteRT's 64-bit MultiplyByQuantizedMultiplier (shift in [-31, 14])"
+        )
+    lo, hi = calculate_activation_range_quantized(_activation(ctx), out.scale, out.zero_point, out.np_dtype)
+    return _QuantSetup(np.asarray(mult, np.int32), np.asarray(shift, np.int32), lo, hi, np.asarray(real))
+
+
+def _check_int16_bias(ctx: OpContext, bias: TensorInfo | None) -> int:
+    """int16x8 CONV/TRANSPOSE_CONV accumulator width from ``quantized_bias_type`` (KERNEL_NOTES 2.3)."""
+    qbt = ctx.option("quantized_bias_type", "FLOAT32")
+    if qbt == "FLOAT32":
+        if bias is not None and bias.dtype == "int32":
+            raise ctx.unsupported(
+                "int16 activations with an int32 bias need the option quantized_bias_type = INT32; without it "
+                "LiteRT reads the int32 bias buffer as int64 and produces garbage"
+            )
+        return 64
+    if qbt not in ("INT32", "INT64"):
+        raise ctx.error(f"quantized_bias_type {qbt!r} is not valid for int16 activations; expected INT32 or INT64")
+    if bias is not None and bias.dtype != qbt.lower():
+        raise ctx.error(f"bias type {bias.dtype} does not match quantized_bias_type {qbt}", bias)
+    return 32 if qbt == "INT32" else 64
+
+
+def _float_range(ctx: OpContext) -> tuple[np.float32, np.float32]:
+    return calculate_activation_range_float(_activation(ctx))
+
+
+def _tap_range(out_size: int, in_size: int, stride: int, offset: int) -> tuple[int, int, int]:
+    """Outputs ``o`` in ``[o0, o1)`` read input ``o * stride + offset`` inside ``[0, in_size)``: (o0, o1, i0)."""
+    o0 = max(0, -(offset // stride))  # ceil(-offset / stride)
+    o1 = min(out_size, (in_size - 1 - offset) // stride + 1)
+    if o1 <= o0:
+        return 0, 0, 0
+    return o0, o1, o0 * stride + offset
+
+
+def _wrap32(v: int) -> int:
+    """A Python int reduced to int32 as an overflowing C int32 holds it on x86."""
+    return ((v + 2**31) % 2**32) - 2**31
+
+
+def _wrap32_i64(v: np.ndarray) -> np.ndarray:
+    """int64 values wrapped to int32, as int32 (what a C int32 accumulator holds on x86)."""
+    return v.astype(np.int32, casting="unsafe")
+
+
+def _check_element(data: OpData, output: int, element: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Validate a trace request: output 0 and an index inside the prepared output shape."""
+    if output != 0:
+        raise UnsupportedOpError(f"{type(data).__name__} has one output; got output {output}")
+    el = tuple(int(e) for e in element)
+    shape = data.output_shapes[0]
+    if len(el) != len(shape) or any(not 0 <= e < d for e, d in zip(el, shape)):
+        raise UnsupportedOpError(f"element {list(el)} is outside the output shape {list(shape)}")
+    return el  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# Requantization shared by the quantized kernels
+
+
+@dataclass(frozen=True, kw_only=True)
+class _QuantConvBase(OpData):
+    """Fixed-point requantization of an int32/int64 accumulator, shared by the three quantized kernels."""
+
+    #: ``-zp_in`` added to every input value (0 for int16, whose zero point must be 0).
+    input_offset: int
+    #: ``-zp_w`` added to every filter value: uint8 only; int8/int16 kernels use 0.
+    filter_offset: int
+    #: ``zp_out`` added after requantization (int32 add, wraps).
+    output_offset: int
+    #: Q0.31 multiplier per output channel (int32, shape (O,)), from QuantizeMultiplier.
+    multiplier: np.ndarray
+    #: Power-of-two exponent per output channel (int32, shape (O,)): real = M * 2^(shift - 31).
+    shift: np.ndarray
+    #: Fused-activation clamp range in the output type.
+    act_min: int
+    act_max: int
+    #: Accumulator width: 32 (int32, wrapping, int32 MBQM) or 64 (int64, MBQM64).
+    acc_bits: int
+    #: MBQM rounding variant of the int32 path ("double" or "single"); unused for acc_bits == 64.
+    rounding: str
+    #: Real multiplier per channel (float64), for traces and reports only.
+    real_multiplier: np.ndarray
+    #: Output dtype name.
+    out_dtype: str
+
+    _not_params: ClassVar[frozenset[str]] = OpData._not_params | frozenset({"real_multiplier", "out_dtype"})
+
+    # -- to implement
+    def _raw_acc(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        """The sum of products (no bias), of the output shape: exact int64, or (32-bit accumulators only)
+        int32 holding the sum modulo 2^32 as the C int32 accumulator does."""
+        raise NotImplementedError
+
+    def _element_terms(self, inputs: list[np.ndarray | None], element: tuple[int, ...]) -> tuple[list[Step], int]:
+        """Literal per-element path: the steps naming the inputs and taps, and the exact product sum."""
+        raise NotImplementedError
+
+    def _bias(self, inputs: list[np.ndarray | None]) -> np.ndarray | None:
+        raise NotImplementedError
+
+    # -- shared
+    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+        """``{"acc": ...}``: the int32 (wrapped) or int64 accumulator including the bias, before requantization."""
+        acc = self._raw_acc(inputs)
+        bias = self._bias(inputs)
+        if self.acc_bits == 32:
+            # int32 adds wrap modulo 2^32 exactly as the C int32 accumulator does.
+            acc = acc.astype(np.int32, casting="unsafe", copy=False)
+            if bias is not None:
+                acc = acc + bias.reshape(-1).astype(np.int32, casting="unsafe")
+            return {"acc": acc}
+        acc = acc.astype(np.int64, copy=False)
+        if bias is not None:
+            acc = acc + bias.reshape(-1).astype(np.int64)
+        return {"acc": acc}
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Accumulate, requantize per channel, add the output zero point, clamp."""
+        return [self._requantize(self.accumulators(inputs)["acc"])]
+
+    def _requantize(self, acc: np.ndarray) -> np.ndarray:
+        if acc.size == 0:
+            return np.zeros(acc.shape, np.dtype(self.out_dtype))
+        if self.acc_bits == 64:
+            v = multiply_by_quantized_multiplier_int64(acc, self.multiplier, self.shift)
+        else:
+            v = multiply_by_quantized_multiplier(acc, self.multiplier, self.shift, self.rounding)  # type: ignore[arg-type]
+        v = _wrap32_i64(v.astype(np.int64) + self.output_offset)
+        return np.clip(v, self.act_min, self.act_max).astype(np.dtype(self.out_dtype))
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The arithmetic of one output element, computed literally (per element, Python ints)."""
+        element = _check_element(self, output, element)
+        oc = element[-1]
+        steps, total = self._element_terms(inputs, element)
+        bias_arr = self._bias(inputs)
+        bias = int(bias_arr.reshape(-1)[oc]) if bias_arr is not None else 0
+        steps.append(Step("bias", bias, f"bias[{oc}]" if bias_arr is not None else "no bias tensor"))
+        acc = total + bias
+        if self.acc_bits == 32:
+            acc32 = _wrap32(acc)
+            steps.append(Step("acc", acc32, "int32 accumulator incl. bias" + (" (wrapped)" if acc32 != acc else "")))
+            acc = acc32
+        else:
+            steps.append(Step("acc", acc, "int64 accumulator incl. bias"))
+        m = int(self.multiplier[oc])
+        sh = int(self.shift[oc])
+        steps.append(Step("multiplier", (m, sh), f"real {float(self.real_multiplier[oc]):.9g} ~= {m} * 2^({sh} - 31)"))
+        if self.acc_bits == 64:
+            mr = (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
+            ts = 15 - sh
+            steps.append(Step("reduced multiplier", mr, "MBQM64: 16-bit multiplier (M + 2^15) >> 16"))
+            scaled = _wrap32((acc * mr + (1 << (ts - 1))) >> ts)
+            steps.append(Step("scaled", scaled, f"MBQM64: (acc * {mr} + 2^{ts - 1}) >> {ts}, ties toward +inf"))
+        elif self.rounding == "single":
+            ts = 31 - sh
+            scaled = _wrap32((acc * m + (1 << (ts - 1))) >> ts)
+            steps.append(Step("scaled", scaled, f"single rounding: (acc * M + 2^{ts - 1}) >> {ts}"))
+        else:
+            left, right = max(sh, 0), max(-sh, 0)
+            x = acc
+            if left:
+                x = _wrap32(acc * (1 << (left & 31)))
+                steps.append(Step("left shift", x, f"acc << {left} (int32, wraps)"))
+            hi = int(saturating_rounding_doubling_high_mul(x, m))
+            steps.append(Step("SRDHM", hi, "SaturatingRoundingDoublingHighMul(x, M): x*M / 2^31, ties up"))
+            scaled = int(rounding_divide_by_pot(hi, right))
+            steps.append(Step("RDBPOT", scaled, f"RoundingDivideByPOT(., {right}): ties away from zero"))
+        plus = _wrap32(scaled + self.output_offset)
+        steps.append(Step("+ zero point", plus, f"+ output offset {self.output_offset}"))
+        value = min(max(plus, self.act_min), self.act_max)
+        steps.append(Step("clamp", value, f"clamp to [{self.act_min}, {self.act_max}] -> output value"))
+        return steps
+
+
+# ---------------------------------------------------------------------------------------------
+# CONV_2D
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ConvGeometry:
+    """Shapes, strides, dilations and padding of a 2-D convolution (CONV_2D / DEPTHWISE_CONV_2D)."""
+
+    stride_h: int
+    stride_w: int
+    dilation_h: int
+    dilation_w: int
+    #: Padding before (top / left); any odd extra padding is after (bottom / right).
+    pad_h: int
+    pad_w: int
+    kernel_h: int
+    kernel_w: int
+
+    def _window(
+        self, x: np.ndarray, b: int, oy: int, ox: int, channels: slice | int
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """Raw input values of one output's window (KH, KW, ...), the in-image mask, and input positions."""
+        h, w = x.shape[1], x.shape[2]
+        ys = [oy * self.stride_h - self.pad_h + ky * self.dilation_h for ky in range(self.kernel_h)]
+        xs = [ox * self.stride_w - self.pad_w + kx * self.dilation_w for kx in range(self.kernel_w)]
+        sample = x[b, 0, 0, channels]
+        vals = np.zeros((self.kernel_h, self.kernel_w) + np.shape(sample), x.dtype)
+        mask = np.zeros((self.kernel_h, self.kernel_w), bool)
+        for ky, iy in enumerate(ys):
+            for kx, ix in enumerate(xs):
+                if 0 <= iy < h and 0 <= ix < w:
+                    vals[ky, kx] = x[b, iy, ix, channels]
+                    mask[ky, kx] = True
+        return vals, mask, [(iy, ix) for iy in ys for ix in xs]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvQuantData(_ConvGeometry, _QuantConvBase):
+    """Prepared quantized CONV_2D (LiteRT ``reference_integer_ops::ConvPerChannel`` / uint8 ``reference_ops::Conv``).
+
+    ``acc[b,oy,ox,oc] = sum_{ky,kx,ic} (w[oc,ky,kx,ic] + filter_offset) * (x[b,iy,ix,g*Ig+ic] + input_offset)``
+    with ``g = oc // (O / groups)``, computed as im2col + float64 BLAS (exact, see ``_check_depth``).
+    """
+
+    #: Number of groups: input channels / filter input channels.
+    groups: int
+
+    def _bias(self, inputs: list[np.ndarray | None]) -> np.ndarray | None:
+        return inputs[2] if len(inputs) > 2 else None
+
+    def _raw_acc(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        out_shape = self.output_shapes[0]
+        bsz, oh, ow, oc = out_shape
+        acc = np.zeros(out_shape, np.int64)
+        if acc.size == 0:
+            return acc
+        _, h, wd, c = x.shape
+        kh, kw = self.kernel_h, self.kernel_w
+        eff_h = (kh - 1) * self.dilation_h + 1
+        eff_w = (kw - 1) * self.dilation_w + 1
+        need_h = (oh - 1) * self.stride_h + eff_h
+        need_w = (ow - 1) * self.stride_w + eff_w
+        hp = max(self.pad_h + h, need_h)
+        wp = max(self.pad_w + wd, need_w)
+        # (x - zp_in) padded with 0 == x padded with zp_in: padded taps contribute nothing, as skipped taps do.
+        xp = np.zeros((bsz, hp, wp, c), np.float64)
+        xp[:, self.pad_h : self.pad_h + h, self.pad_w : self.pad_w + wd, :] = x
+        if self.input_offset:
+            xp[:, self.pad_h : self.pad_h + h, self.pad_w : self.pad_w + wd, :] += self.input_offset
+        g = self.groups
+        ig = c // g
+        og = oc // g
+        wf = w.astype(np.float64) + self.filter_offset  # (O, KH, KW, Ig)
+        # (G, K, Og) with K ordered (ky, kx, ic) like the filter's trailing dims.
+        wm = wf.reshape(g, og, kh * kw * ig).transpose(0, 2, 1)
+        windows = sliding_window_view(xp, (eff_h, eff_w), axis=(1, 2))  # (B, Hp', Wp', C, eff_h, eff_w)
+        # Block over (batch, output rows) so that one im2col block holds at most _IM2COL_BLOCK values.
+        per_row = ow * kh * kw * c
+        nb = max(1, min(bsz, _IM2COL_BLOCK // max(1, oh * per_row)))
+        rows = oh if nb * oh * per_row <= _IM2COL_BLOCK else max(1, _IM2COL_BLOCK // per_row)
+        for b0 in range(0, bsz, nb):
+            b1 = min(bsz, b0 + nb)
+            for y0 in range(0, oh, rows):
+                y1 = min(oh, y0 + rows)
+                win = windows[
+                    b0:b1,
+                    y0 * self.stride_h : (y1 - 1) * self.stride_h + 1 : self.stride_h,
+                    0 : (ow - 1) * self.stride_w + 1 : self.stride_w,
+                    :,
+                    :: self.dilation_h,
+                    :: self.dilation_w,
+                ]  # (nb, n_rows, OW, C, KH, KW)
+                n = (b1 - b0) * (y1 - y0) * ow
+                # Exact: every product is an integer below 2^23 and fewer than 2^30 are summed (_check_depth).
+                if g == 1:
+                    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n, kh * kw * c)
+                    blk = cols @ wm[0]
+                else:
+                    cols = win.reshape(b1 - b0, y1 - y0, ow, g, ig, kh, kw).transpose(3, 0, 1, 2, 5, 6, 4)
+                    cols = cols.reshape(g, n, kh * kw * ig)
+                    blk = np.matmul(cols, wm).transpose(1, 0, 2).reshape(n, oc)
+                acc[b0:b1, y0:y1] = blk.reshape(b1 - b0, y1 - y0, ow, oc)
+        return acc
+
+    def _element_terms(self, inputs: list[np.ndarray | None], element: tuple[int, ...]) -> tuple[list[Step], int]:
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        b, oy, ox, oc = element
+        og = self.output_shapes[0][3] // self.groups
+        ig = w.shape[3]
+        grp = oc // og
+        vals, mask, pos = self._window(x, b, oy, ox, slice(grp * ig, (grp + 1) * ig))
+        taps = w[oc].astype(np.int64)
+        steps = [
+            Step(
+                "window", vals, f"input[{b}, iy, ix, {grp * ig}:{(grp + 1) * ig}] for the (ky, kx) taps (group {grp})"
+            ),
+            Step("positions", pos, "(iy, ix) of each (ky, kx) tap; out-of-image window entries show 0"),
+            Step("in image", mask, "taps outside the image are skipped"),
+            Step("taps", taps, f"filter[{oc}, ky, kx, ic]"),
+            Step("offsets", (self.input_offset, self.filter_offset), "(input offset = -zp_in, filter offset)"),
+        ]
+        total = 0
+        for ky in range(self.kernel_h):
+            for kx in range(self.kernel_w):
+                if mask[ky, kx]:
+                    xv = vals[ky, kx].astype(np.int64) + self.input_offset
+                    wv = taps[ky, kx] + self.filter_offset
+                    total += int(np.dot(xv, wv))
+        steps.append(Step("sum", total, "sum over in-image taps of (w + filter offset) * (x + input offset)"))
+        return steps, total
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvFloatData(_ConvGeometry, OpData):
+    """Prepared float32 CONV_2D (LiteRT ``reference_ops::Conv``): sequential float32 sums in (ky, kx, ic) order."""
+
+    #: Number of groups: input channels / filter input channels.
+    groups: int
+    #: Fused-activation clamp range (float32).
+    act_min: float
+    act_max: float
+
+    def _total(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        x = np.asarray(x, np.float32)
+        w = np.asarray(w, np.float32)
+        bsz, oh, ow, oc = self.output_shapes[0]
+        g = self.groups
+        og = oc // g
+        ig = w.shape[3]
+        total = np.zeros((bsz, oh, ow, g, og), np.float32)
+        if total.size == 0:
+            return total.reshape(bsz, oh, ow, oc)
+        _, h, wd, _ = x.shape
+        for ky in range(self.kernel_h):
+            y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
+            if y1 <= y0:
+                continue
+            for kx in range(self.kernel_w):
+                x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
+                if x1 <= x0:
+                    continue
+                xs = x[
+                    :,
+                    iy0 : iy0 + (y1 - y0 - 1) * self.stride_h + 1 : self.stride_h,
+                    ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
+                    :,
+                ].reshape(bsz, y1 - y0, x1 - x0, g, ig)
+                wt = w[:, ky, kx, :].reshape(g, og, ig)
+                tv = total[:, y0:y1, x0:x1]
+                buf = np.empty(tv.shape, np.float32)
+                for ic in range(ig):
+                    np.multiply(xs[..., ic : ic + 1], wt[:, :, ic], out=buf)
+                    np.add(tv, buf, out=tv)
+        return total.reshape(bsz, oh, ow, oc)
+
+    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+        """``{"acc": ...}``: the float32 sum plus bias, before the activation clamp."""
+        total = self._total(inputs)
+        bias = inputs[2] if len(inputs) > 2 else None
+        if bias is not None:
+            total = total + np.asarray(bias, np.float32).reshape(-1)
+        return {"acc": total}
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Sequential float32 convolution, + bias, clamp."""
+        acc = self.accumulators(inputs)["acc"]
+        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
+        return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Window, taps and the float32 running sum of one output element."""
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        b, oy, ox, oc = _check_element(self, output, element)
+        og = self.output_shapes[0][3] // self.groups
+        ig = w.shape[3]
+        grp = oc // og
+        vals, mask, pos = self._window(np.asarray(x, np.float32), b, oy, ox, slice(grp * ig, (grp + 1) * ig))
+        taps = np.asarray(w[oc], np.float32)
+        total = np.float32(0)
+        for ky in range(self.kernel_h):
+            for kx in range(self.kernel_w):
+                if mask[ky, kx]:
+                    for ic in range(ig):
+                        total = np.float32(total + np.float32(vals[ky, kx, ic] * taps[ky, kx, ic]))
+        bias = inputs[2] if len(inputs) > 2 else None
+        bv = np.float32(np.asarray(bias, np.float32).reshape(-1)[oc]) if bias is not None else np.float32(0)
+        acc = np.float32(total + bv)
+        value = np.float32(min(max(acc, np.float32(self.act_min)), np.float32(self.act_max)))
+        return [
+            Step("window", vals, f"input[{b}, iy, ix, group {grp} channels]"),
+            Step("positions", pos, "(iy, ix) of each (ky, kx) tap; out-of-image window entries show 0"),
+            Step("in image", mask, "taps outside the image are skipped"),
+            Step("taps", taps, f"filter[{oc}]"),
+            Step("sum", total, "float32 running sum in (ky, kx, ic) order"),
+            Step("bias", bv, f"bias[{oc}]"),
+            Step("acc", acc, "sum + bias (float32)"),
+            Step("clamp", value, f"clamp to [{self.act_min}, {self.act_max}] -> output value"),
+        ]
+
+
+def prepare_conv2d(ctx: OpContext) -> OpData:
+    """CONV_2D, matching LiteRT ``conv.cc`` Prepare + ``reference_integer_ops::ConvPerChannel`` / ``reference_ops::Conv``."""
+    ctx.check_counts((2, 3), 1)
+    inp, filt, out = ctx.input(0), ctx.input(1), ctx.output(0)
+    _require_rank(ctx, inp, 4, "input")
+    _require_rank(ctx, filt, 4, "filter")
+    _require_positive_dims(ctx, inp, (1, 2, 3), "input")
+    _require_positive_dims(ctx, filt, (0, 1, 2, 3), "filter")
+    c_in, ig = inp.shape[3], filt.shape[3]
+    if c_in % ig:
+        raise ctx.error(f"input channels {c_in} are not a multiple of the filter's input channels {ig}", filt)
+    groups = c_in // ig
+    o = filt.shape[0]
+    if o % groups:
+        raise ctx.error(f"output channels {o} are not a multiple of the {groups} groups", filt)
+    ctx.check_dtype(inp, ("float32", "uint8", "int8", "int16"), "input")
+    if out.dtype != inp.dtype:
+        raise ctx.error(f"output type {out.dtype} differs from input type {inp.dtype}", out)
+    want_w = {"float32": "float32", "uint8": "uint8", "int8": "int8", "int16": "int8"}[inp.dtype]
+    if filt.dtype != want_w:
+        if inp.dtype == "int8" and filt.dtype != "int4":
+            # LiteRT's int8 Eval fails for any filter type other than int8/int4.
+            raise ctx.error(f"filter type {filt.dtype} is not supported for int8 input; expected int8", filt)
+        raise ctx.unsupported(
+            f"{inp.dtype} input with a {filt.dtype} filter (refquant supports a {want_w} filter; "
+            "hybrid and int4 convolutions are not implemented)"
+        )
+    if inp.dtype in ("int8", "int16"):
+        q = ctx.require_quant(filt)
+        if (q.zero_point != 0).any():
+            raise ctx.fail_quant("filter zero points must all be 0 for int8/int16 convolution", filt)
+    stride_h = _positive_option(ctx, "stride_h")
+    stride_w = _positive_option(ctx, "stride_w")
+    dil_h = _positive_option(ctx, "dilation_h_factor")
+    dil_w = _positive_option(ctx, "dilation_w_factor")
+    bias = ctx.inputs[2] if len(ctx.inputs) == 3 else None
+    if bias is None:
+        raise ctx.error("CONV_2D requires a bias input (LiteRT's conv kernel rejects a conv without bias)")
+    if inp.dtype in ("uint8", "int8"):
+        if bias.dtype != "int32":
+            raise ctx.error(f"bias type {bias.dtype}; expected int32", bias)
+        if _bias_zero_point(bias) != 0:
+            raise ctx.fail_quant("bias zero point must be 0", bias)
+    elif inp.dtype == "int16":
+        if bias.dtype not in ("int32", "int64"):
+            raise ctx.error(f"bias type {bias.dtype}; expected int32 or int64", bias)
+        if _bias_zero_point(bias) != 0:
+            raise ctx.fail_quant("bias zero point must be 0", bias)
+    elif bias.dtype != "float32":
+        raise ctx.error(f"bias type {bias.dtype}; expected float32", bias)
+    if bias.size != o:
+        raise ctx.error(f"bias has {bias.size} elements; expected {o} (filter output channels)", bias)
+    acc_bits = 32
+    if inp.dtype == "int16":
+        ctx.require_quant(inp)
+        ctx.require_quant(out)
+        ctx.require_zero_points(inp, out, why="int16 convolution is symmetric")
+        acc_bits = _check_int16_bias(ctx, bias)
+    padding = ctx.option("padding", "SAME")
+    bsz, h, w = inp.shape[0], inp.shape[1], inp.shape[2]
+    kh, kw = filt.shape[1], filt.shape[2]
+    ow = _out_size(ctx, padding, w, kw, stride_w, dil_w, "width")
+    oh = _out_size(ctx, padding, h, kh, stride_h, dil_h, "height")
+    geom = dict(
+        stride_h=stride_h,
+        stride_w=stride_w,
+        dilation_h=dil_h,
+        dilation_w=dil_w,
+        pad_h=_padding(stride_h, dil_h, h, kh, oh),
+        pad_w=_padding(stride_w, dil_w, w, kw, ow),
+        kernel_h=kh,
+        kernel_w=kw,
+    )
+    out_shape = (bsz, oh, ow, o)
+    if inp.dtype == "float32":
+        lo, hi = _float_range(ctx)
+        return ConvFloatData(
+            output_shapes=(out_shape,),
+            output_dtypes=("float32",),
+            groups=groups,
+            act_min=float(lo),
+            act_max=float(hi),
+            **geom,
+        )
+    _check_depth(ctx, kh * kw * ig)
+    qs = _quant_setup(ctx, inp, filt, bias, out, o, acc_bits)
+    return ConvQuantData(
+        output_shapes=(out_shape,),
+        output_dtypes=(out.dtype,),
+        input_offset=-inp.zero_point if inp.dtype != "int16" else 0,
+        filter_offset=-filt.zero_point if inp.dtype == "uint8" else 0,
+        output_offset=out.zero_point if inp.dtype != "int16" else 0,
+        multiplier=qs.multiplier,
+        shift=qs.shift,
+        act_min=qs.act_min,
+        act_max=qs.act_max,
+        acc_bits=acc_bits,
+        rounding=ctx.rounding,
+        real_multiplier=qs.real,
+        out_dtype=out.dtype,
+        groups=groups,
+        **geom,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# DEPTHWISE_CONV_2D
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthwiseQuantData(_ConvGeometry, _QuantConvBase):
+    """Prepared quantized DEPTHWISE_CONV_2D (LiteRT ``reference_integer_ops::DepthwiseConvPerChannel``, uint8
+    ``reference_ops::DepthwiseConv``).
+
+    ``acc[b,oy,ox,oc] = sum_{ky,kx} (w[0,ky,kx,oc] + filter_offset) * (x[b,iy,ix,oc // dm] + input_offset)``,
+    computed as a sum over the kernel taps of shifted input slices (in-image taps only).
+    """
+
+    #: Depth multiplier: output channels / input channels (from the shapes; the option is ignored).
+    depth_multiplier: int
+
+    def _bias(self, inputs: list[np.ndarray | None]) -> np.ndarray | None:
+        return inputs[2] if len(inputs) > 2 else None
+
+    def _raw_acc(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        out_shape = self.output_shapes[0]
+        bsz, oh, ow, oc = out_shape
+        # int32 arithmetic where it is exact or wraps exactly like the C int32 accumulator (modulo 2^32):
+        # always for 32-bit accumulators; for int16x8 (64-bit accumulator, products <= 2^22) while fewer
+        # than 2^9 taps are summed. Otherwise int64.
+        wide = self.acc_bits == 64 and self.kernel_h * self.kernel_w >= 2**8
+        dt = np.int64 if wide else np.int32
+        acc = np.zeros(out_shape, dt)
+        if acc.size == 0:
+            return acc.astype(np.int64)
+        _, h, wd, _ = x.shape
+        xo = x.astype(dt) + dt(self.input_offset)
+        if self.depth_multiplier > 1:
+            xo = np.repeat(xo, self.depth_multiplier, axis=3)
+        wo = w[0].astype(dt) + dt(self.filter_offset)  # (KH, KW, O)
+        for ky in range(self.kernel_h):
+            y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
+            if y1 <= y0:
+                continue
+            for kx in range(self.kernel_w):
+                x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
+                if x1 <= x0:
+                    continue
+                xs = xo[
+                    :,
+                    iy0 : iy0 + (y1 - y0 - 1) * self.stride_h + 1 : self.stride_h,
+                    ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
+                    :,
+                ]
+                acc[:, y0:y1, x0:x1] += xs * wo[ky, kx]
+        return acc.astype(np.int64) if self.acc_bits == 64 else acc
+
+    def _element_terms(self, inputs: list[np.ndarray | None], element: tuple[int, ...]) -> tuple[list[Step], int]:
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        b, oy, ox, oc = element
+        ic = oc // self.depth_multiplier
+        vals, mask, pos = self._window(x, b, oy, ox, ic)
+        taps = w[0, :, :, oc].astype(np.int64)
+        steps = [
+            Step("window", vals, f"input[{b}, iy, ix, {ic}] for the (ky, kx) taps"),
+            Step("positions", pos, "(iy, ix) of each (ky, kx) tap; out-of-image window entries show 0"),
+            Step("in image", mask, "taps outside the image are skipped"),
+            Step("taps", taps, f"filter[0, ky, kx, {oc}]"),
+            Step("offsets", (self.input_offset, self.filter_offset), "(input offset = -zp_in, filter offset)"),
+        ]
+        total = 0
+        for ky in range(self.kernel_h):
+            for kx in range(self.kernel_w):
+                if mask[ky, kx]:
+                    total += (int(vals[ky, kx]) + self.input_offset) * (int(taps[ky, kx]) + self.filter_offset)
+        steps.append(Step("sum", total, "sum over in-image taps of (w + filter offset) * (x + input offset)"))
+        return steps, total
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthwiseFloatData(_ConvGeometry, OpData):
+    """Prepared float32 DEPTHWISE_CONV_2D (LiteRT ``reference_ops::DepthwiseConv``, float): (ky, kx) order."""
+
+    #: Depth multiplier: output channels / input channels.
+    depth_multiplier: int
+    #: Fused-activation clamp range (float32).
+    act_min: float
+    act_max: float
+
+    def _total(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        out_shape = self.output_shapes[0]
+        bsz, oh, ow, oc = out_shape
+        total = np.zeros(out_shape, np.float32)
+        if total.size == 0:
+            return total
+        x = np.asarray(x, np.float32)
+        if self.depth_multiplier > 1:
+            x = np.repeat(x, self.depth_multiplier, axis=3)
+        w = np.asarray(w, np.float32)
+        _, h, wd, _ = x.shape
+        for ky in range(self.kernel_h):
+            y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
+            if y1 <= y0:
+                continue
+            for kx in range(self.kernel_w):
+                x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
+                if x1 <= x0:
+                    continue
+                xs = x[
+                    :,
+                    iy0 : iy0 + (y1 - y0 - 1) * self.stride_h + 1 : self.stride_h,
+                    ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
+                    :,
+                ]
+                tv = total[:, y0:y1, x0:x1]
+                np.add(tv, xs * w[0, ky, kx], out=tv)
+        return total
+
+    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+        """``{"acc": ...}``: the float32 sum plus bias, before the activation clamp."""
+        total = self._total(inputs)
+        bias = inputs[2] if len(inputs) > 2 else None
+        if bias is not None:
+            total = total + np.asarray(bias, np.float32).reshape(-1)
+        else:
+            total = total + np.float32(0.0)
+        return {"acc": total}
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Sequential float32 depthwise convolution, + bias, clamp."""
+        acc = self.accumulators(inputs)["acc"]
+        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
+        return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Window, taps and the float32 running sum of one output element."""
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        b, oy, ox, oc = _check_element(self, output, element)
+        ic = oc // self.depth_multiplier
+        vals, mask, pos = self._window(np.asarray(x, np.float32), b, oy, ox, ic)
+        taps = np.asarray(w[0, :, :, oc], np.float32)
+        total = np.float32(0)
+        for ky in range(self.kernel_h):
+            for kx in range(self.kernel_w):
+                if mask[ky, kx]:
+                    total = np.float32(total + np.float32(vals[ky, kx] * taps[ky, kx]))
+        bias = inputs[2] if len(inputs) > 2 else None
+        bv = np.float32(np.asarray(bias, np.float32).reshape(-1)[oc]) if bias is not None else np.float32(0)
+        acc = np.float32(total + bv)
+        value = np.float32(min(max(acc, np.float32(self.act_min)), np.float32(self.act_max)))
+        return [
+            Step("window", vals, f"input[{b}, iy, ix, {ic}]"),
+            Step("positions", pos, "(iy, ix) of each (ky, kx) tap; out-of-image window entries show 0"),
+            Step("in image", mask, "taps outside the image are skipped"),
+            Step("taps", taps, f"filter[0, ky, kx, {oc}]"),
+            Step("sum", total, "float32 running sum in (ky, kx) order"),
+            Step("bias", bv, f"bias[{oc}]" if bias is not None else "no bias tensor"),
+            Step("acc", acc, "sum + bias (float32)"),
+            Step("clamp", value, f"clamp to [{self.act_min}, {self.act_max}] -> output value"),
+        ]
+
+
+def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
+    """DEPTHWISE_CONV_2D, matching LiteRT ``depthwise_conv.cc`` Prepare + the reference depthwise kernels."""
+    ctx.check_counts((2, 3), 1)
+    inp, filt, out = ctx.input(0), ctx.input(1), ctx.output(0)
+    bias = None
+    if len(ctx.inputs) == 3:
+        bias = ctx.input(2)  # an omitted (-1) bias with three inputs is rejected, as in LiteRT
+    _require_rank(ctx, inp, 4, "input")
+    _require_rank(ctx, filt, 4, "filter")
+    dil_h = _positive_option(ctx, "dilation_h_factor", _INT16_MAX)
+    dil_w = _positive_option(ctx, "dilation_w_factor", _INT16_MAX)
+    stride_w = _positive_option(ctx, "stride_w", _INT16_MAX)
+    stride_h = _positive_option(ctx, "stride_h", _INT16_MAX)
+    _require_positive_dims(ctx, inp, (1, 2, 3), "input")
+    _require_positive_dims(ctx, filt, (1, 2, 3), "filter")
+    ctx.check_dtype(inp, ("float32", "uint8", "int8", "int16"), "input")
+    if out.dtype != inp.dtype:
+        raise ctx.error(f"output type {out.dtype} differs from input type {inp.dtype}", out)
+    want_w = {"float32": "float32", "uint8": "uint8", "int8": "int8", "int16": "int8"}[inp.dtype]
+    if filt.dtype != want_w:
+        # LiteRT accepts an int4 filter, a float32 input with an int8 filter (hybrid) and any int16-input
+        # filter type; every other mismatch fails its Prepare.
+        accepted = filt.dtype == "int4" or inp.dtype == "int16" or (inp.dtype, filt.dtype) == ("float32", "int8")
+        if not accepted:
+            raise ctx.error(f"filter type {filt.dtype} differs from input type {inp.dtype}", filt)
+        raise ctx.unsupported(
+            f"{inp.dtype} input with a {filt.dtype} filter (refquant supports a {want_w} filter; "
+            "hybrid and int4 depthwise convolutions are not implemented)"
+        )
+    if inp.dtype == "int16":
+        ctx.require_quant(inp)
+        ctx.require_quant(out)
+        ctx.require_zero_points(inp, out, why="int16 depthwise convolution is symmetric")
+    if filt.shape[0] != 1:
+        raise ctx.error(f"filter dimension 0 is {filt.shape[0]}; expected 1", filt)
+    c_in, o = inp.shape[3], filt.shape[3]
+    if o % c_in:
+        raise ctx.error(f"filter channels {o} are not a multiple of the input channels {c_in}", filt)
+    if bias is not None:
+        want_b = {"uint8": "int32", "int8": "int32", "int16": "int64", "float32": "float32"}[inp.dtype]
+        if bias.dtype != want_b:
+            raise ctx.error(f"bias type {bias.dtype}; expected {want_b}", bias)
+        if inp.dtype != "float32" and _bias_zero_point(bias) != 0:
+            raise ctx.fail_quant("bias zero point must be 0", bias)
+        if len(bias.shape) != 1 or bias.shape[0] != o:
+            raise ctx.error(f"bias shape {list(bias.shape)}; expected [{o}]", bias)
+    padding = ctx.option("padding", "SAME")
+    bsz, h, w = inp.shape[0], inp.shape[1], inp.shape[2]
+    kh, kw = filt.shape[1], filt.shape[2]
+    ow = _out_size(ctx, padding, w, kw, stride_w, dil_w, "width")
+    oh = _out_size(ctx, padding, h, kh, stride_h, dil_h, "height")
+    geom = dict(
+        stride_h=stride_h,
+        stride_w=stride_w,
+        dilation_h=dil_h,
+        dilation_w=dil_w,
+        pad_h=_padding(stride_h, dil_h, h, kh, oh),
+        pad_w=_padding(stride_w, dil_w, w, kw, ow),
+        kernel_h=kh,
+        kernel_w=kw,
+    )
+    out_shape = (bsz, oh, ow, o)
+    dm = o // c_in
+    if inp.dtype == "float32":
+        lo, hi = _float_range(ctx)
+        return DepthwiseFloatData(
+            output_shapes=(out_shape,),
+            output_dtypes=("float32",),
+            depth_multiplier=dm,
+            act_min=float(lo),
+            act_max=float(hi),
+            **geom,
+        )
+    acc_bits = 64 if inp.dtype == "int16" else 32
+    qs = _quant_setup(ctx, inp, filt, bias, out, o, acc_bits)
+    # uint8 uses DepthwiseConvRound<kAwayFromZero>, which is the double-rounding MBQM in both builds.
+    rounding = "double" if inp.dtype == "uint8" else ctx.rounding
+    return DepthwiseQuantData(
+        output_shapes=(out_shape,),
+        output_dtypes=(out.dtype,),
+        input_offset=-inp.zero_point if inp.dtype != "int16" else 0,
+        filter_offset=-filt.zero_point if inp.dtype == "uint8" else 0,
+        output_offset=out.zero_point if inp.dtype != "int16" else 0,
+        multiplier=qs.multiplier,
+        shift=qs.shift,
+        act_min=qs.act_min,
+        act_max=qs.act_max,
+        acc_bits=acc_bits,
+        rounding=rounding,
+        real_multiplier=qs.real,
+        out_dtype=out.dtype,
+        depth_multiplier=dm,
+        **geom,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# TRANSPOSE_CONV
+
+
+@dataclass(frozen=True, kw_only=True)
+class _TransposeGeometry:
+    """Strides and padding of a transposed convolution: input (iy, ix) tap (ky, kx) -> output
+    (iy * stride_h - pad_h + ky, ix * stride_w - pad_w + kx), in-range outputs only."""
+
+    stride_h: int
+    stride_w: int
+    pad_h: int
+    pad_w: int
+    kernel_h: int
+    kernel_w: int
+
+    def _contributions(self, in_hw: tuple[int, int], oy: int, ox: int) -> list[tuple[int, int, int, int]]:
+        """(iy, ix, ky, kx) reaching output (oy, ox), in the reference kernel's order (iy, ix ascending)."""
+        h, w = in_hw
+        out = []
+        for iy in range(h):
+            ky = oy - (iy * self.stride_h - self.pad_h)
+            if not 0 <= ky < self.kernel_h:
+                continue
+            for ix in range(w):
+                kx = ox - (ix * self.stride_w - self.pad_w)
+                if 0 <= kx < self.kernel_w:
+                    out.append((iy, ix, ky, kx))
+        return out
+
+    def _tap_slices(
+        self, out_hw: tuple[int, int], in_hw: tuple[int, int], ky: int, kx: int
+    ) -> tuple[slice, ...] | None:
+        """(input rows, input cols, output rows, output cols) slices of tap (ky, kx), or None when empty."""
+        oh, ow = out_hw
+        h, w = in_hw
+        res = []
+        for size_in, size_out, s, p, k in (
+            (h, oh, self.stride_h, self.pad_h, ky),
+            (w, ow, self.stride_w, self.pad_w, kx),
+        ):
+            # o = i * s - p + k in [0, size_out)  <=>  i in [ceil((p - k) / s), floor((size_out - 1 + p - k) / s)]
+            i0 = max(0, -((k - p) // s))
+            i1 = min(size_in, (size_out - 1 + p - k) // s + 1) if size_out - 1 + p - k >= 0 else 0
+            if i1 <= i0:
+                return None
+            o0 = i0 * s - p + k
+            res.append((slice(i0, i1), slice(o0, o0 + (i1 - i0 - 1) * s + 1, s)))
+        (iy, oy), (ix, ox) = res
+        return iy, ix, oy, ox
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransposeConvQuantData(_TransposeGeometry, _QuantConvBase):
+    """Prepared quantized TRANSPOSE_CONV (LiteRT ``reference_integer_ops::TransposeConv`` / uint8
+    ``reference_ops::TransposeConv``).
+
+    ``scratch[b, iy*s-p+ky, ix*s-p+kx, oc] += (x[b,iy,ix,ic] + input_offset) * (w[oc,ky,kx,ic] + filter_offset)``,
+    computed as one float64 BLAS product (input x all taps, exact) and a col2im scatter over the taps.
+    """
+
+    def _bias(self, inputs: list[np.ndarray | None]) -> np.ndarray | None:
+        return inputs[3] if len(inputs) > 3 else None
+
+    def _raw_acc(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        w, x = inputs[1], inputs[2]
+        assert x is not None and w is not None
+        out_shape = self.output_shapes[0]
+        bsz, oh, ow, oc = out_shape
+        if np.prod(out_shape) == 0:
+            return np.zeros(out_shape, np.int64)
+        _, h, wd, c = x.shape
+        kh, kw = self.kernel_h, self.kernel_w
+        xo = x.reshape(-1, c).astype(np.float64)
+        if self.input_offset:
+            xo += self.input_offset
+        wf = w.astype(np.float64)
+        if self.filter_offset:
+            wf += self.filter_offset
+        # Exact: products are integers below 2^23 and each output sums fewer than 2^30 of them.
+        cols = (xo @ wf.reshape(oc * kh * kw, c).T).reshape(bsz, h, wd, oc, kh, kw)
+        scratch = np.zeros(out_shape, np.float64)
+        for ky in range(kh):
+            for kx in range(kw):
+                sl = self._tap_slices((oh, ow), (h, wd), ky, kx)
+                if sl is None:
+                    continue
+                iy, ix, oy, ox = sl
+                scratch[:, oy, ox, :] += cols[:, iy, ix, :, ky, kx]
+        return scratch.astype(np.int64)
+
+    def _element_terms(self, inputs: list[np.ndarray | None], element: tuple[int, ...]) -> tuple[list[Step], int]:
+        w, x = inputs[1], inputs[2]
+        assert x is not None and w is not None
+        b, oy, ox, oc = element
+        contrib = self._contributions((x.shape[1], x.shape[2]), oy, ox)
+        xs = np.array([x[b, iy, ix, :] for iy, ix, _, _ in contrib], np.int64).reshape(len(contrib), x.shape[3])
+        ws = np.array([w[oc, ky, kx, :] for _, _, ky, kx in contrib], np.int64).reshape(len(contrib), x.shape[3])
+        steps = [
+            Step("contributions", contrib, "(iy, ix, ky, kx) with iy*stride - pad + ky == oy (and likewise x)"),
+            Step("inputs", xs, f"input[{b}, iy, ix, :] per contribution"),
+            Step("taps", ws, f"filter[{oc}, ky, kx, :] per contribution"),
+            Step("offsets", (self.input_offset, self.filter_offset), "(input offset = -zp_in, filter offset)"),
+        ]
+        total = int(((xs + self.input_offset) * (ws + self.filter_offset)).sum()) if len(contrib) else 0
+        steps.append(Step("sum", total, "sum of (x + input offset) * (w + filter offset)"))
+        return steps, total
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransposeConvFloatData(_TransposeGeometry, OpData):
+    """Prepared float32 TRANSPOSE_CONV (LiteRT ``reference_ops::TransposeConv``, float)."""
+
+    #: Fused-activation clamp range (float32).
+    act_min: float
+    act_max: float
+
+    def _total(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        w, x = inputs[1], inputs[2]
+        assert x is not None and w is not None
+        out_shape = self.output_shapes[0]
+        oh, ow = out_shape[1], out_shape[2]
+        total = np.zeros(out_shape, np.float32)
+        if total.size == 0:
+            return total
+        x = np.asarray(x, np.float32)
+        w = np.asarray(w, np.float32)
+        h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+        # Each output adds its terms in the C loop order (iy, ix, ic ascending); for a fixed output, a
+        # larger iy means a smaller ky, so the global order (ky desc, kx desc, ic asc) is the same order.
+        for ky in reversed(range(self.kernel_h)):
+            for kx in reversed(range(self.kernel_w)):
+                sl = self._tap_slices((oh, ow), (h, wd), ky, kx)
+                if sl is None:
+                    continue
+                iy, ix, oy, ox = sl
+                xs = x[:, iy, ix, :]
+                tv = total[:, oy, ox, :]
+                buf = np.empty(tv.shape, np.float32)
+                for ic in range(c):
+                    np.multiply(xs[..., ic : ic + 1], w[:, ky, kx, ic], out=buf)
+                    np.add(tv, buf, out=tv)
+        return total
+
+    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+        """``{"acc": ...}``: the float32 sum plus bias, before the activation clamp."""
+        total = self._total(inputs)
+        bias = inputs[3] if len(inputs) > 3 else None
+        if bias is not None:
+            total = total + np.asarray(bias, np.float32).reshape(-1)
+        return {"acc": total}
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Sequential float32 transposed convolution, + bias, clamp."""
+        acc = self.accumulators(inputs)["acc"]
+        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
+        return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Contributions and the float32 running sum of one output element."""
+        w, x = inputs[1], inputs[2]
+        assert x is not None and w is not None
+        b, oy, ox, oc = _check_element(self, output, element)
+        contrib = self._contributions((x.shape[1], x.shape[2]), oy, ox)
+        total = np.float32(0)
+        for iy, ix, ky, kx in contrib:
+            for ic in range(x.shape[3]):
+                total = np.float32(total + np.float32(np.float32(x[b, iy, ix, ic]) * np.float32(w[oc, ky, kx, ic])))
+        bias = inputs[3] if len(inputs) > 3 else None
+        acc = total
+        if bias is not None:
+            acc = np.float32(total + np.float32(np.asarray(bias, np.float32).reshape(-1)[oc]))
+        value = np.float32(min(max(acc, np.float32(self.act_min)), np.float32(self.act_max)))
+        return [
+            Step("contributions", contrib, "(iy, ix, ky, kx) reaching this output, in kernel order"),
+            Step("sum", total, "float32 running sum"),
+            Step("acc", acc, "sum + bias (float32)" if bias is not None else "no bias tensor"),
+            Step("clamp", value, f"clamp to [{self.act_min}, {self.act_max}] -> output value"),
+        ]
+
+
+def prepare_transpose_conv(ctx: OpContext) -> OpData:
+    """TRANSPOSE_CONV, matching LiteRT ``transpose_conv.cc`` Prepare/Eval checks + the reference kernels."""
+    ctx.check_counts((3, 4), 1)
+    shape_t, filt, inp, out = ctx.input(0), ctx.input(1), ctx.input(2), ctx.output(0)
+    bias = ctx.inputs[3] if len(ctx.inputs) == 4 else None
+    if len(shape_t.shape) != 1:
+        raise ctx.error(f"output_shape must be 1-D, got shape {list(shape_t.shape)}", shape_t)
+    _require_rank(ctx, inp, 4, "input")
+    _require_rank(ctx, filt, 4, "weights")
+    stride_h = _positive_option(ctx, "stride_h", _INT16_MAX)
+    stride_w = _positive_option(ctx, "stride_w", _INT16_MAX)
+    _require_positive_dims(ctx, inp, (1, 2, 3), "input")
+    _require_positive_dims(ctx, filt, (0, 1, 2), "weights")
+    ctx.check_dtype(inp, ("float32", "uint8", "int8", "int16"), "input")
+    want_w = {"float32": "float32", "uint8": "uint8", "int8": "int8", "int16": "int8"}[inp.dtype]
+    if filt.dtype != want_w:
+        if inp.dtype == "float32" and filt.dtype == "int8":
+            raise ctx.unsupported("hybrid TRANSPOSE_CONV (float32 input, int8 weights)")
+        raise ctx.error(f"weights type {filt.dtype}; expected {want_w} for {inp.dtype} input", filt)
+    if bias is not None:
+        if inp.dtype in ("uint8", "int8"):
+            if bias.dtype != "int32":
+                raise ctx.error(f"bias type {bias.dtype}; expected int32", bias)
+            if inp.dtype == "int8" and _bias_zero_point(bias) != 0:
+                raise ctx.fail_quant("bias zero point must be 0", bias)
+        elif inp.dtype == "int16":
+            if bias.dtype not in ("int32", "int64"):
+                raise ctx.error(f"bias type {bias.dtype}; expected int32 or int64", bias)
+            if _bias_zero_point(bias) != 0:
+                raise ctx.fail_quant("bias zero point must be 0", bias)
+        elif bias.dtype != "float32":
+            raise ctx.error(f"bias type {bias.dtype}; expected float32", bias)
+        if bias.size != filt.shape[0]:
+            raise ctx.error(f"bias has {bias.size} elements; expected {filt.shape[0]}", bias)
+    acc_bits = 32
+    if inp.dtype == "int16":
+        ctx.require_quant(inp)
+        ctx.require_quant(out)
+        ctx.require_zero_points(inp, out, why="int16 transposed convolution is symmetric")
+        acc_bits = _check_int16_bias(ctx, bias)
+    if out.dtype != inp.dtype:
+        raise ctx.error(f"output type {out.dtype} differs from input type {inp.dtype}", out)
+    if inp.shape[3] != filt.shape[3]:
+        raise ctx.error(f"input channels {inp.shape[3]} differ from the weights' input channels {filt.shape[3]}", filt)
+    if shape_t.dtype != "int32":
+        raise ctx.error(f"output_shape type {shape_t.dtype}; expected int32", shape_t)
+    if shape_t.value is None:
+        raise ctx.unsupported("an output_shape tensor whose value is not known before the run (not constant)")
+    oshape = tuple(int(v) for v in np.asarray(shape_t.value).reshape(-1))
+    if len(oshape) != 4:
+        raise ctx.error(f"output_shape {list(oshape)} must have 4 elements", shape_t)
+    if oshape[0] != inp.shape[0]:
+        raise ctx.error(f"output batch {oshape[0]} differs from the input batch {inp.shape[0]}", shape_t)
+    if oshape[1] <= 0 or oshape[2] <= 0:
+        raise ctx.error(f"output_shape {list(oshape)}: height and width must be > 0", shape_t)
+    if oshape[3] != filt.shape[0]:
+        raise ctx.error(
+            f"output channels {oshape[3]} differ from the weights' output channels {filt.shape[0]}", shape_t
+        )
+    padding = ctx.option("padding", "SAME")
+    kh, kw = filt.shape[1], filt.shape[2]
+    cw = _out_size(ctx, padding, oshape[2], kw, stride_w, 1, "width")
+    chh = _out_size(ctx, padding, oshape[1], kh, stride_h, 1, "height")
+    if (chh, cw) != (inp.shape[1], inp.shape[2]):
+        raise ctx.error(
+            f"a {padding} convolution of the output {oshape[1]}x{oshape[2]} with kernel {kh}x{kw} and stride "
+            f"{stride_h}x{stride_w} gives {chh}x{cw}, not the input's {inp.shape[1]}x{inp.shape[2]}",
+            inp,
+        )
+    geom = dict(
+        stride_h=stride_h,
+        stride_w=stride_w,
+        pad_h=_padding(stride_h, 1, oshape[1], kh, chh),
+        pad_w=_padding(stride_w, 1, oshape[2], kw, cw),
+        kernel_h=kh,
+        kernel_w=kw,
+    )
+    if inp.dtype == "float32":
+        lo, hi = _float_range(ctx)
+        return TransposeConvFloatData(
+            output_shapes=(oshape,), output_dtypes=("float32",), act_min=float(lo), act_max=float(hi), **geom
+        )
+    _check_depth(ctx, kh * kw * inp.shape[3])
+    ctx.require_quant(filt)
+    qs = _quant_setup(ctx, inp, filt, bias, out, filt.shape[0], acc_bits)
+    return TransposeConvQuantData(
+        output_shapes=(oshape,),
+        output_dtypes=(out.dtype,),
+        input_offset=-inp.zero_point if inp.dtype != "int16" else 0,
+        filter_offset=-filt.zero_point if inp.dtype == "uint8" else 0,
+        output_offset=out.zero_point if inp.dtype != "int16" else 0,
+        multiplier=qs.multiplier,
+        shift=qs.shift,
+        act_min=qs.act_min,
+        act_max=qs.act_max,
+        acc_bits=acc_bits,
+        rounding=ctx.rounding,
+        real_multiplier=qs.real,
+        out_dtype=out.dtype,
+        **geom,
+    )
