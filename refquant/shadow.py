@@ -38,7 +38,7 @@ def dequantize_tensor_data(t: Tensor) -> np.ndarray:
         zp = zp.reshape(shape)
     else:
         scale, zp = scale.reshape(()), zp.reshape(())
-    return ((data - zp) * scale).astype(np.float32)
+    return np.asarray((data - zp) * scale, dtype=np.float32)  # 0-d constants stay arrays
 
 
 def _shadow_tensor(t: Tensor) -> Tensor:
