@@ -1,0 +1,626 @@
+"""MEAN, SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_PROD (LiteRT ``reduce.cc``) and ARG_MAX / ARG_MIN (``arg_min_max.cc``).
+
+Matches ``Register_MEAN_REF``, ``Register_SUM_REF``, ``Register_REDUCE_{MAX,MIN,PROD}_REF`` (kernel
+type ``kReference``: ``reference_ops::QuantizedMeanOrSum``, ``Mean``, ``ReduceGeneric``,
+``QuantizedReduceProd``) and the shared ``Register_ARG_MAX`` / ``Register_ARG_MIN`` kernels. KERNEL_NOTES
+3.10, 3.11.
+
+Axes (``ResolveAxis``): negative axes count from the end, duplicates are dropped, an axis outside
+``[-rank, rank)`` fails, a rank-0 input reduces nothing. ``keep_dims`` keeps the reduced axes as 1.
+For each output element the reduced values are visited in row-major order of the input (the order
+that matters for the float sums and the quantized product chain).
+
+Quantized MEAN (int8, uint8, int16; KERNEL_NOTES 3.10, literally)::
+
+    (M, sh) = QuantizeMultiplier(f64(s_in) / f64(s_out));  n = product of the reduced dims
+    k = min(floor(log2 n), 32, 31 + sh);  M' = (int64(M) << k) / n  (truncating);  sh' = sh - k
+    out = clamp(MBQM(int32(S - zp_in * n), M', sh') + zp_out, type range)      S = int32 sum of raw q
+
+Because ``M'`` is truncated this is not exactly ``round(mean)``. There is no fused activation. An
+empty input gives zeros (LiteRT fills integer outputs with ``quiet_NaN<T>() == 0``, float with NaN).
+The optimized kernel's special 4-D axes {1, 2} path is not part of the reference kernel.
+
+Quantized SUM -- where refquant deliberately differs from LiteRT ``BUILTIN_REF``
+-----------------------------------------------------------------------------------
+refquant computes the **correct** quantized sum for int8, uint8 and int16::
+
+    (M, sh) = QuantizeMultiplier(f64(s_in) / f64(s_out))
+    out = clamp(MBQM(int32(S - zp_in * n), M, sh) + zp_out, type range)
+
+which is exactly what LiteRT's reference kernel computes for **uint8** (refquant equals LiteRT there).
+For **int8 and int16**, LiteRT 2.3.0's ``reduce.cc`` ``QuantizedMeanOrSum<T, kReference>`` passes
+``GetTensorData<uint8_t>`` for the input and the output regardless of ``T``. So LiteRT:
+
+* int8: reads every input value as its low byte ``q & 0xFF`` (0..255), applies the formula above
+  with the int8 zero points, clamps to **[0, 255]** and stores that byte, so results 128..255 read
+  back as negative int8 values. Example: ``[[-1,-2,3,4],[5,-6,7,-8]]``, axis 1, unit scales, zero
+  points 0: LiteRT gives ``[-1, -1]`` (= bytes 255, 255), the true sums are ``[4, -2]``.
+* int16: sums the first ``N`` *bytes* of the input buffer as uint8 values (N = element count) and
+  writes one byte per output element into the first bytes of the int16 output buffer; the rest of
+  the output buffer is left uninitialized (differs from run to run).
+
+An op module cannot switch the interpreter into a "LiteRT-bug compatible" mode, and a reference
+engine should not reproduce undefined output; so refquant SUM int8/int16 intentionally does **not**
+match ``BUILTIN_REF``. ``tests/ops/test_reduce.py`` checks (a) refquant's int8 SUM against LiteRT's
+own correct uint8 SUM on the same real values (inputs and zero points shifted by 128, which makes
+the two formulas identical), (b) int16 SUM against an independent Python-integer computation, and
+(c) that LiteRT's int8/int16 output follows exactly the byte-reinterpretation pattern described
+here, so a change in LiteRT is noticed.
+
+REDUCE_MAX / REDUCE_MIN on quantized types return the raw max/min (no requantization); LiteRT
+requires the input and output scale and zero point to be equal (else ``invoke`` fails; refquant
+raises QuantParamError). Float max/min follow ``(in > cur) ? in : cur`` from ``-FLT_MAX`` /
+``FLT_MAX`` (NaN ignored, -inf never beats -FLT_MAX), except that when all axes are reduced LiteRT's
+``ReduceAllDims`` starts from the first element (which may be NaN or -inf).
+
+REDUCE_PROD quantized (int8, int16; ``QuantizedReduceProd``)::
+
+    scaling = f64(s_in) / pow(f64(s_out), 1 / n);  (M, sh) = QuantizeMultiplier(scaling)
+    p = q_0 - zp_in;  p = MBQM64(int64(p) * (q_i - zp_in), M, sh) for i = 1..n-1
+    out = clamp(MBQM64(p, M, sh) + zp_out, type range)
+
+ARG_MAX / ARG_MIN (``optimized_ops::ArgMinMax``; there is no separate reference registration):
+index of the first maximum/minimum along the axis; float NaNs never win and an all-NaN slice gives 0
+(LiteRT's NaN-aware comparators). One x86 quirk is reproduced: for float32 along the innermost axis
+with 4 or more elements, LiteRT's SSE4.1 build runs the NEON kernel through NEON_2_SSE, whose
+``vpmax_f32``/``vpmin_f32`` keep the first operand when a NaN is involved, so a lane that saw only
+NaNs can hide the other lanes (``[1, 2, nan, 3]`` gives 1; ``[nan, 1, 2, 3]`` gives 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UnsupportedOpError
+from ..fixedpoint import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64
+from ..quantization import dtype_range, quantize_multiplier
+from .base import OpContext, OpData, Step, TensorInfo
+
+__all__ = [
+    "prepare_mean",
+    "prepare_sum",
+    "prepare_reduce_max",
+    "prepare_reduce_min",
+    "prepare_reduce_prod",
+    "prepare_arg_max",
+    "prepare_arg_min",
+    "ReduceData",
+    "QuantizedMeanSumData",
+    "ArgMinMaxData",
+    "resolve_axes",
+]
+
+_QUANT = ("int8", "uint8", "int16")
+_RAW_INT = ("int32", "int64")
+_FLT_MAX = np.float32(np.finfo(np.float32).max)
+_INT32_MIN = -(2**31)
+
+
+def _wrap32(v: np.ndarray) -> np.ndarray:
+    """int64 array -> the values a C int32 would hold (two's-complement wrap), as int64."""
+    return ((v - _INT32_MIN) & 0xFFFFFFFF) + _INT32_MIN
+
+
+def resolve_axes(rank: int, axis_values: np.ndarray) -> tuple[int, ...] | str:
+    """LiteRT ``ResolveAxis``: normalized axes without duplicates (in first-seen order), or an error text."""
+    if rank == 0:
+        return ()
+    out: list[int] = []
+    for v in np.asarray(axis_values).reshape(-1).tolist():
+        cur = int(v) + rank if int(v) < 0 else int(v)
+        if not 0 <= cur < rank:
+            return f"axis {int(v)} is out of range for an input of rank {rank} (valid: [{-rank}, {rank}))"
+        if cur not in out:
+            out.append(cur)
+    return tuple(out)
+
+
+def _reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keep_dims: bool) -> tuple[int, ...]:
+    if len(shape) == 0:
+        return ()
+    if keep_dims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+@dataclass(frozen=True)
+class _AxesData(OpData):
+    """Shared geometry of the reductions."""
+
+    #: Reduced axes, ascending (iteration order of the reduced values is row-major in the input).
+    axes: tuple[int, ...] = ()
+    #: Number of reduced elements per output element (``num_elements_in_axis``).
+    n: int = 1
+    #: True when every input axis is reduced (LiteRT then uses ``ReduceAllDims`` for max/min/sum/prod).
+    all_dims: bool = False
+
+    def _rows(self, x: np.ndarray) -> np.ndarray:
+        """(outputs, n) view/copy: kept axes first (row-major), the reduced axes last in input order."""
+        keep = [i for i in range(x.ndim) if i not in self.axes]
+        t = np.transpose(x, keep + list(self.axes))
+        outs = 1
+        for i in keep:
+            outs *= x.shape[i]
+        return t.reshape(outs, self.n)
+
+    def _row_of(self, x: np.ndarray, element: tuple[int, ...]) -> np.ndarray:
+        """The reduced values (in visiting order) that produce output ``element``."""
+        out_shape = self.output_shapes[0]
+        flat = int(np.ravel_multi_index(tuple(int(e) for e in element), out_shape)) if out_shape else 0
+        return self._rows(x)[flat]
+
+
+# ---------------------------------------------------------------------------------------------
+# MEAN / SUM, quantized
+
+
+@dataclass(frozen=True)
+class QuantizedMeanSumData(_AxesData):
+    """Quantized MEAN or SUM (``reference_ops::QuantizedMeanOrSum``; SUM int8/int16 see module docstring)."""
+
+    #: "mean" or "sum".
+    kind: str = "mean"
+    #: Q0.31 output multiplier after folding 1/n in (MEAN: ``(M << k) / n``; SUM: ``M``).
+    output_multiplier: int = 0
+    #: Its power-of-two exponent (MEAN: ``sh - k``).
+    output_shift: int = 0
+    #: QuantizeMultiplier(s_in / s_out) before the 1/n folding, and the fold exponent k (MEAN only).
+    base_multiplier: int = 0
+    base_shift: int = 0
+    fold_shift: int = 0
+    #: Input and output zero points.
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    #: Output type range (the only clamp; there is no fused activation).
+    qmin: int = 0
+    qmax: int = 0
+    #: "double" or "single" MultiplyByQuantizedMultiplier rounding.
+    rounding: str = "double"
+    #: True when the input has no elements (the output is all zeros).
+    empty_input: bool = False
+
+    def _sums(self, x: np.ndarray) -> np.ndarray:
+        # int32 accumulator of raw q values: summed exactly in int64, then wrapped like C int32.
+        s = _wrap32(self._rows(x).astype(np.int64).sum(axis=1))
+        # static_cast<int32_t>(temp_sum - input_zero_point * num_elements_in_axis) (int64 product).
+        return _wrap32(s - self.input_zero_point * self.n)
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Integer-only mean/sum: int32 sum, one MultiplyByQuantizedMultiplier, + zero point, clamp."""
+        x = inputs[0]
+        assert x is not None
+        shape = self.output_shapes[0]
+        if self.empty_input:
+            return [np.zeros(shape, x.dtype)]
+        shifted = self._sums(x)
+        y = multiply_by_quantized_multiplier(shifted, self.output_multiplier, self.output_shift, self.rounding)
+        y = _wrap32(y.astype(np.int64) + self.output_zero_point)
+        return [np.clip(y, self.qmin, self.qmax).astype(x.dtype).reshape(shape)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Steps of one output element: the reduced values, the sum, the zero-point term, the requantization."""
+        x = inputs[0]
+        assert x is not None
+        out = self.eval([x])[0][tuple(element)]
+        if self.empty_input:
+            return [Step("output", out.item(), "empty input: LiteRT fills the output with 0")]
+        row = self._row_of(x, element)
+        s = int(_wrap32(np.asarray(row.astype(np.int64).sum())))
+        shifted = int(_wrap32(np.asarray(s - self.input_zero_point * self.n)))
+        steps = [
+            Step("values", [int(v) for v in row], f"the {self.n} reduced raw q values"),
+            Step("acc", s, "int32 sum of the raw q values"),
+            Step("shifted_sum", shifted, f"acc - zp_in * n = {s} - ({self.input_zero_point}) * {self.n}"),
+        ]
+        if self.kind == "mean":
+            steps.append(
+                Step(
+                    "multiplier",
+                    (self.output_multiplier, self.output_shift),
+                    f"QuantizeMultiplier(s_in/s_out) = ({self.base_multiplier}, {self.base_shift}); "
+                    f"k = {self.fold_shift}: M' = ({self.base_multiplier} << {self.fold_shift}) // {self.n} "
+                    f"(truncated), shift' = {self.base_shift} - {self.fold_shift}",
+                )
+            )
+        else:
+            steps.append(
+                Step("multiplier", (self.output_multiplier, self.output_shift), "QuantizeMultiplier(s_in/s_out)")
+            )
+        mb = int(multiply_by_quantized_multiplier(shifted, self.output_multiplier, self.output_shift, self.rounding))
+        steps.append(
+            Step("requantized", mb, f"MultiplyByQuantizedMultiplier({shifted}, M, shift) ({self.rounding} rounding)")
+        )
+        steps.append(
+            Step("output", out.item(), f"+ zp_out {self.output_zero_point}, clamp to [{self.qmin}, {self.qmax}]")
+        )
+        return steps
+
+
+# ---------------------------------------------------------------------------------------------
+# Float / raw-integer reductions
+
+
+@dataclass(frozen=True)
+class ReduceData(_AxesData):
+    """MEAN/SUM/MAX/MIN/PROD on float32 or raw integers (``reference_ops::Mean`` / ``ReduceGeneric``)."""
+
+    #: "mean", "sum", "max", "min" or "prod".
+    kind: str = "sum"
+    #: True when the input has no elements.
+    empty_input: bool = False
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Reduce with LiteRT's order of operations (sequential float32 accumulation, wrapping integers)."""
+        x = inputs[0]
+        assert x is not None
+        shape = self.output_shapes[0]
+        fl = x.dtype == np.float32
+        if self.empty_input or self.n == 0:
+            if self.kind == "mean":
+                return [np.full(shape, np.nan if fl else 0, x.dtype)]
+            if self.kind == "sum":
+                return [np.zeros(shape, x.dtype)]
+            if self.kind == "prod":
+                return [np.ones(shape, x.dtype)]
+            lo, hi = (-_FLT_MAX, _FLT_MAX) if fl else dtype_range(x.dtype)
+            return [np.full(shape, lo if self.kind == "max" else hi, x.dtype)]
+        rows = self._rows(x)
+        with np.errstate(all="ignore"):
+            if self.kind in ("sum", "mean"):
+                if fl:
+                    first = rows[:, :1]
+                    if not (self.all_dims and self.kind == "sum"):
+                        first = first + np.float32(0.0)  # 0.f + x0: only turns -0.0 into +0.0
+                    seq = np.concatenate([first, rows[:, 1:]], axis=1)
+                    res = np.cumsum(seq, axis=1, dtype=np.float32)[:, -1]  # strictly sequential float32 adds
+                    if self.kind == "mean":
+                        res = res / np.float32(self.n)
+                elif self.kind == "sum":
+                    res = rows.astype(np.int64).sum(axis=1)  # modular: wraps like the C accumulation
+                else:
+                    # Mean<T, int64>: int64 sum (wraps), C truncating division, cast to T.
+                    s = rows.astype(np.int64).sum(axis=1)
+                    q = np.abs(s) // self.n
+                    res = np.where(s < 0, -q, q)
+            elif self.kind == "prod":
+                if fl:
+                    res = np.cumprod(rows, axis=1, dtype=np.float32)[:, -1]
+                else:
+                    res = np.prod(rows.astype(np.uint64), axis=1, dtype=np.uint64)  # modulo 2^64
+            else:
+                res = self._minmax(rows, fl)
+        # For integers: two's-complement truncation, as the C stores into T.
+        return [np.asarray(res).astype(x.dtype).reshape(shape)]
+
+    def _minmax(self, rows: np.ndarray, fl: bool) -> np.ndarray:
+        is_max = self.kind == "max"
+        if not fl:
+            return rows.max(axis=1) if is_max else rows.min(axis=1)
+        # Sequential (in > cur) ? in : cur ends at the FIRST occurrence of the extreme among the
+        # values that can replace the start value (equal values, e.g. +0/-0, never replace).
+        if self.all_dims:
+            start = rows[:, 0]
+        else:
+            start = np.full(rows.shape[0], -_FLT_MAX if is_max else _FLT_MAX, np.float32)
+        cand = (rows > start[:, None]) if is_max else (rows < start[:, None])
+        fill = np.float32(-np.inf if is_max else np.inf)
+        masked = np.where(cand, rows, fill)
+        ext = masked.max(axis=1) if is_max else masked.min(axis=1)
+        any_c = cand.any(axis=1)
+        first = np.argmax(cand & (masked == ext[:, None]), axis=1)
+        picked = rows[np.arange(rows.shape[0]), first]
+        return np.where(any_c, picked, start).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# REDUCE_PROD, quantized
+
+
+@dataclass(frozen=True)
+class QuantizedProdData(_AxesData):
+    """Quantized REDUCE_PROD (``reference_ops::QuantizedReduceProd``, int8/int16)."""
+
+    #: QuantizeMultiplier(s_in / s_out^(1/n)): applied after every multiplication and once at the end.
+    scaling_multiplier: int = 0
+    scaling_shift: int = 0
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    qmin: int = 0
+    qmax: int = 0
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The rescaled product chain with the int64 MultiplyByQuantizedMultiplier (MBQM64)."""
+        x = inputs[0]
+        assert x is not None
+        rows = self._rows(x).astype(np.int64) - self.input_zero_point
+        acc = rows[:, 0]
+        for j in range(1, self.n):  # the chain is sequential: one vectorized step per reduced position
+            acc = multiply_by_quantized_multiplier_int64(
+                acc * rows[:, j], self.scaling_multiplier, self.scaling_shift
+            ).astype(np.int64)
+        y = multiply_by_quantized_multiplier_int64(acc, self.scaling_multiplier, self.scaling_shift).astype(np.int64)
+        y = _wrap32(y + self.output_zero_point)
+        return [np.clip(y, self.qmin, self.qmax).astype(x.dtype).reshape(self.output_shapes[0])]
+
+
+# ---------------------------------------------------------------------------------------------
+# prepare
+
+
+def _prepare_axes(ctx: OpContext) -> tuple[TensorInfo, TensorInfo, tuple[int, ...], tuple[int, ...], int, bool]:
+    """Common checks: counts, int32 constant axis, resolved axes, output shape, n, all_dims."""
+    ctx.check_counts(2, 1)
+    x = ctx.input(0)
+    a = ctx.input(1)
+    y = ctx.output(0)
+    if a.dtype != "int32":
+        raise ctx.error(f"axis tensor type {a.dtype}; expected int32", a)
+    # A non-constant axis decides the output shape: DeferredPrepare makes the graph prepare this op at run time.
+    axes = resolve_axes(len(x.shape), ctx.input_value(1))
+    if isinstance(axes, str):
+        raise ctx.error(f"invalid axis: {axes}", a)
+    if x.dtype != y.dtype:
+        raise ctx.error(f"output type {y.dtype} differs from input type {x.dtype}", y, UnsupportedOpError)
+    keep = bool(ctx.option("keep_dims", False))
+    out_shape = _reduced_shape(tuple(x.shape), axes, keep)
+    n = 1
+    for i in axes:
+        n *= x.shape[i]
+    return x, y, tuple(sorted(axes)), out_shape, n, len(axes) == len(x.shape)
+
+
+def _legacy_params(t: TensorInfo) -> tuple[float, int]:
+    """``tensor->params`` (scale[0], zero_point[0]), or (0, 0) without quantization."""
+    if t.quant is None or t.quant.scale.size == 0:
+        return 0.0, 0
+    return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+
+
+def _prepare_mean_sum(ctx: OpContext, kind: str) -> OpData:
+    x, y, axes, out_shape, n, all_dims = _prepare_axes(ctx)
+    ctx.check_dtype(x, ("int8", "uint8", "int16", "float32", "int32", "int64"), "input")
+    empty = x.size == 0
+    if x.dtype not in _QUANT:
+        return ReduceData((out_shape,), (y.dtype,), axes=axes, n=n, all_dims=all_dims, kind=kind, empty_input=empty)
+    qi = ctx.require_quant(x, per_tensor=True)
+    qo = ctx.require_quant(y, per_tensor=True)
+    if x.dtype == "int16":
+        ctx.require_zero_points(x, y, value=0, why=f"int16 {kind.upper()} requires symmetric quantization")
+    s_in, s_out = float(qi.scale[0]), float(qo.scale[0])
+    # reduce.cc PrepareMeanOrSum: double(input scale) / double(output scale), QuantizeMultiplier.
+    m, sh = quantize_multiplier(s_in / s_out, ctx.rounding)
+    mult, shift, k = m, sh, 0
+    if kind == "mean" and n > 0:
+        # QuantizedMeanOrSum: fold 1/n into the multiplier with a truncating int64 division.
+        k = min(n.bit_length() - 1, 32, 31 + sh)
+        mult = (m << k) // n
+        shift = sh - k
+    qmin, qmax = dtype_range(x.dtype)
+    return QuantizedMeanSumData(
+        (out_shape,),
+        (y.dtype,),
+        axes=axes,
+        n=n,
+        all_dims=all_dims,
+        kind=kind,
+        output_multiplier=int(mult),
+        output_shift=int(shift),
+        base_multiplier=int(m),
+        base_shift=int(sh),
+        fold_shift=int(k),
+        input_zero_point=int(qi.zero_point[0]),
+        output_zero_point=int(qo.zero_point[0]),
+        qmin=qmin,
+        qmax=qmax,
+        rounding=ctx.rounding,
+        empty_input=empty,
+    )
+
+
+def prepare_mean(ctx: OpContext) -> OpData:
+    """MEAN (LiteRT ``Register_MEAN_REF``): quantized mean with the truncated ``(M << k) / n`` multiplier."""
+    return _prepare_mean_sum(ctx, "mean")
+
+
+def prepare_sum(ctx: OpContext) -> OpData:
+    """SUM (LiteRT ``Register_SUM_REF``; int8/int16 intentionally the correct sum, see the module docstring)."""
+    return _prepare_mean_sum(ctx, "sum")
+
+
+def _prepare_minmax(ctx: OpContext, kind: str) -> OpData:
+    x, y, axes, out_shape, n, all_dims = _prepare_axes(ctx)
+    ctx.check_dtype(x, ("int8", "uint8", "int16", "float32", "int32", "int64"), "input")
+    if x.dtype in _QUANT:
+        pi, po = _legacy_params(x), _legacy_params(y)
+        if np.float32(pi[0]) != np.float32(po[0]) or pi[1] != po[1]:
+            raise ctx.fail_quant(
+                f"input (scale {pi[0]!r}, zero point {pi[1]}) and output (scale {po[0]!r}, zero point {po[1]}) "
+                f"quantization differ; LiteRT's REDUCE_{kind.upper()} requires them to be equal",
+                y,
+            )
+    return ReduceData((out_shape,), (y.dtype,), axes=axes, n=n, all_dims=all_dims, kind=kind, empty_input=x.size == 0)
+
+
+def prepare_reduce_max(ctx: OpContext) -> OpData:
+    """REDUCE_MAX (LiteRT ``Register_REDUCE_MAX_REF``): raw maximum; quantized params must match."""
+    return _prepare_minmax(ctx, "max")
+
+
+def prepare_reduce_min(ctx: OpContext) -> OpData:
+    """REDUCE_MIN (LiteRT ``Register_REDUCE_MIN_REF``): raw minimum; quantized params must match."""
+    return _prepare_minmax(ctx, "min")
+
+
+def prepare_reduce_prod(ctx: OpContext) -> OpData:
+    """REDUCE_PROD (LiteRT ``Register_REDUCE_PROD_REF``): float/raw-integer product, or the quantized chain."""
+    x, y, axes, out_shape, n, all_dims = _prepare_axes(ctx)
+    ctx.check_dtype(x, ("int8", "uint8", "int16", "float32", "int32", "int64"), "input")
+    quantized = x.quant is not None and x.quant.scale.size > 0
+    if not quantized or x.dtype in ("float32", "int32", "int64"):
+        if quantized and x.dtype != "float32":
+            raise ctx.error(f"quantized {x.dtype} REDUCE_PROD is not supported by LiteRT (int8/int16 only)", x)
+        return ReduceData(
+            (out_shape,), (y.dtype,), axes=axes, n=n, all_dims=all_dims, kind="prod", empty_input=x.size == 0
+        )
+    if x.dtype not in ("int8", "int16"):
+        raise ctx.error(f"quantized {x.dtype} REDUCE_PROD is not supported by LiteRT (int8/int16 only)", x)
+    qi = ctx.require_quant(x, per_tensor=True)
+    qo = ctx.require_quant(y, per_tensor=True)
+    if x.dtype == "int16":
+        ctx.require_zero_points(x, y, value=0, why="int16 REDUCE_PROD requires symmetric quantization")
+    if x.size == 0:
+        raise ctx.error("quantized REDUCE_PROD of an empty input: LiteRT leaves the output uninitialized", x)
+    out_size = 1
+    for d in out_shape:
+        out_size *= d
+    reduced = x.size // out_size  # reduce.cc: input_size / output_size
+    # GetQuantProdScaling in double: input_scale / pow(output_scale, 1.0 / reduced_axis_size).
+    scaling = float(qi.scale[0]) / math.pow(float(qo.scale[0]), 1.0 / reduced)
+    m, sh = quantize_multiplier(scaling, ctx.rounding)
+    if not -31 <= sh <= 14:
+        raise ctx.fail_quant(
+            f"product scaling {scaling!r} has exponent {sh}; LiteRT's int64 MultiplyByQuantizedMultiplier is "
+            "only defined for exponents in [-31, 14]",
+            y,
+        )
+    qmin, qmax = dtype_range(x.dtype)
+    return QuantizedProdData(
+        (out_shape,),
+        (y.dtype,),
+        axes=axes,
+        n=n,
+        all_dims=all_dims,
+        scaling_multiplier=int(m),
+        scaling_shift=int(sh),
+        input_zero_point=int(qi.zero_point[0]),
+        output_zero_point=int(qo.zero_point[0]),
+        qmin=qmin,
+        qmax=qmax,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# ARG_MAX / ARG_MIN
+
+
+def _first_extreme_nan_aware(v: np.ndarray, is_max: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Closed form of the NaN-aware scan ``!isnan(c) && (isnan(cur) || c > cur)`` along the last axis.
+
+    Starting from element 0, the scan ends at the first occurrence of the extreme among the non-NaN
+    values (equal values, e.g. +0/-0, never replace); an all-NaN slice keeps element 0. Returns
+    ``(value, index)``.
+    """
+    nan = np.isnan(v)
+    clean = np.where(nan, np.float32(-np.inf if is_max else np.inf), v)
+    ext = clean.max(axis=-1, keepdims=True) if is_max else clean.min(axis=-1, keepdims=True)
+    hit = (clean == ext) & ~nan
+    idx = np.where(hit.any(axis=-1), np.argmax(hit, axis=-1), 0)
+    val = np.take_along_axis(v, idx[..., None], axis=-1)[..., 0]
+    return val, idx
+
+
+def _arg_float_last_axis(rows: np.ndarray, is_max: bool) -> np.ndarray:
+    """``optimized_ops::ArgMaxVector<float>`` / ``ArgMinVector<float>`` as built for x86 (NEON_2_SSE).
+
+    With SSE4.1 LiteRT defines USE_NEON and runs the NEON code through NEON_2_SSE.h. For a row of
+    ``size >= 4``: four lanes keep a NaN-aware running extreme over ``rows[:, l::4]`` for the first
+    ``4 * (size // 4)`` elements; the lanes are combined with two ``vpmax_f32`` / ``vpmin_f32``
+    pairwise steps, which NEON_2_SSE implements as ``(a < b) ? b : a`` / ``(a > b) ? b : a`` (so a
+    NaN in the first operand wins); the index is the smallest lane index whose value equals the
+    combined value; the last ``size % 4`` elements continue the NaN-aware scalar scan; a NaN result
+    gives index 0. Rows shorter than 4 use the scalar NaN-aware scan only.
+    """
+    r, size = rows.shape
+    if size < 4:
+        return _first_extreme_nan_aware(rows, is_max)[1]
+    nch = size // 4
+    lanes = rows[:, : 4 * nch].reshape(r, nch, 4).transpose(0, 2, 1)  # (r, lane, chunk)
+    lane_val, lane_chunk = _first_extreme_nan_aware(lanes, is_max)
+    lane_idx = lane_chunk * 4 + np.arange(4)[None, :]
+
+    def pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.where(a < b, b, a) if is_max else np.where(a > b, b, a)
+
+    with np.errstate(invalid="ignore"):
+        cur_v = pair(pair(lane_val[:, 0], lane_val[:, 1]), pair(lane_val[:, 2], lane_val[:, 3]))
+        cur_i = np.where(lane_val == cur_v[:, None], lane_idx, np.iinfo(np.int32).max).min(axis=1)
+        for j in range(4 * nch, size):  # at most 3 leftover elements, NaN-aware scalar steps
+            c = rows[:, j]
+            better = (c > cur_v) if is_max else (c < cur_v)
+            upd = ~np.isnan(c) & (np.isnan(cur_v) | better)
+            cur_v = np.where(upd, c, cur_v)
+            cur_i = np.where(upd, j, cur_i)
+    return np.where(np.isnan(cur_v), 0, cur_i)
+
+
+@dataclass(frozen=True)
+class ArgMinMaxData(OpData):
+    """ARG_MAX / ARG_MIN (``optimized_ops::ArgMinMax``; LiteRT has no separate reference registration)."""
+
+    #: True for ARG_MAX.
+    is_max: bool = True
+    #: The normalized axis.
+    axis: int = 0
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Index of the extreme value along the axis, with LiteRT's tie and NaN behaviour."""
+        x = inputs[0]
+        assert x is not None
+        shape = self.output_shapes[0]
+        out_dt = np.dtype(self.output_dtypes[0])
+        if any(d == 0 for d in shape):
+            return [np.zeros(shape, out_dt)]
+        v = np.moveaxis(x, self.axis, -1)
+        if v.dtype == np.float32:
+            if self.axis == x.ndim - 1 or all(d == 1 for d in x.shape[self.axis + 1 :]):
+                # inner_size == 1: the vectorized last-axis kernel.
+                idx = _arg_float_last_axis(v.reshape(-1, v.shape[-1]), self.is_max).reshape(v.shape[:-1])
+            else:
+                # reference_ops::ArgMinMax with the NaN-aware comparator.
+                idx = _first_extreme_nan_aware(v, self.is_max)[1]
+        else:
+            # Integers and bool: strict comparison from element 0, so the first extreme wins.
+            idx = np.argmax(v, axis=-1) if self.is_max else np.argmin(v, axis=-1)
+        return [np.asarray(idx).astype(out_dt).reshape(shape)]
+
+
+def _prepare_arg(ctx: OpContext, is_max: bool) -> ArgMinMaxData:
+    ctx.check_counts(2, 1)
+    x = ctx.input(0)
+    a = ctx.input(1)
+    y = ctx.output(0)
+    if a.size != 1:
+        raise ctx.error(f"axis tensor must have exactly one element; got shape {list(a.shape)}", a)
+    if a.dtype not in ("int32", "int64"):
+        raise ctx.error(f"axis tensor type {a.dtype}; expected int32 or int64", a)
+    out_type = str(ctx.option("output_type", "INT64"))
+    if out_type not in ("INT32", "INT64"):
+        raise ctx.error(f"output_type {out_type}; expected INT32 or INT64")
+    if y.dtype != out_type.lower():
+        raise ctx.error(f"output tensor type {y.dtype} differs from the output_type option {out_type}", y)
+    ctx.check_dtype(x, ("float32", "uint8", "int8", "int32", "bool"), "input")
+    rank = len(x.shape)
+    if rank < 1:
+        raise ctx.error("input must have rank >= 1", x)
+    axis = int(np.asarray(ctx.input_value(1)).reshape(-1)[0])  # run-time prepare when not constant
+    if axis < 0:
+        axis += rank
+    if not 0 <= axis < rank:
+        raise ctx.error(f"axis {int(np.asarray(ctx.input_value(1)).reshape(-1)[0])} is out of range for rank {rank}", a)
+    if x.shape[axis] <= 0:
+        raise ctx.error(f"cannot compute {'ARG_MAX' if is_max else 'ARG_MIN'} over an empty axis {axis}", x)
+    out_shape = tuple(d for i, d in enumerate(x.shape) if i != axis)
+    return ArgMinMaxData((out_shape,), (y.dtype,), is_max=is_max, axis=axis)
+
+
+def prepare_arg_max(ctx: OpContext) -> ArgMinMaxData:
+    """ARG_MAX (LiteRT ``Register_ARG_MAX``): first index of the maximum; output int32 or int64."""
+    return _prepare_arg(ctx, True)
+
+
+def prepare_arg_min(ctx: OpContext) -> ArgMinMaxData:
+    """ARG_MIN (LiteRT ``Register_ARG_MIN``): first index of the minimum; output int32 or int64."""
+    return _prepare_arg(ctx, False)

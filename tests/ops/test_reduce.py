@@ -1,0 +1,551 @@
+"""MEAN, SUM, REDUCE_MAX/MIN/PROD, ARG_MAX/ARG_MIN against LiteRT BUILTIN_REF.
+
+Everything is bit-exact (float32 included: the reductions are sequential float32 operations that
+refquant reproduces in order), except SUM on int8/int16, where refquant deliberately computes the
+correct sum and LiteRT's reference kernel does not (see ``refquant/ops/reduce.py``). SUM int8 is
+checked against LiteRT's own (correct) uint8 SUM of the same real values, SUM int16 against an
+independent Python-integer implementation, and LiteRT's int8/int16 SUM against the documented
+byte-reinterpretation pattern.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import refquant
+from refquant.errors import PrepareError, QuantParamError, UnsupportedOpError
+from refquant.ops.reduce import _reduced_shape, resolve_axes
+from refquant.tflite.builder import ModelBuilder
+from tests.opcheck import assert_equal_arrays, check_against_litert, run_refquant
+
+INFO = {
+    "int8": np.iinfo(np.int8),
+    "uint8": np.iinfo(np.uint8),
+    "int16": np.iinfo(np.int16),
+    "int32": np.iinfo(np.int32),
+    "int64": np.iinfo(np.int64),
+}
+SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 3.4028235e38, -3.4028235e38], np.float32)
+
+
+def _model(
+    op,
+    shape,
+    dtype,
+    axes,
+    *,
+    keep=False,
+    s_in=0.05,
+    zp_in=0,
+    s_out=None,
+    zp_out=None,
+    quant=None,
+    axis_dtype="int32",
+    out_dtype=None,
+    const_axis=True,
+) -> bytes:
+    """A one-op reduction model; ``quant`` defaults to True for int8/uint8/int16."""
+    quant = dtype in ("int8", "uint8", "int16") if quant is None else quant
+    b = ModelBuilder()
+    s_out = s_in if s_out is None else s_out
+    zp_out = zp_in if zp_out is None else zp_out
+    x = b.add_input("x", shape, dtype, **({"scale": s_in, "zero_point": zp_in} if quant else {}))
+    axes_arr = np.array(axes, axis_dtype)
+    a = b.add_constant("axis", axes_arr) if const_axis else b.add_input("axis", axes_arr.shape, axis_dtype)
+    ra = resolve_axes(len(shape), np.array(axes, np.int64))
+    out_shape = _reduced_shape(tuple(shape), ra, keep) if not isinstance(ra, str) else (1,)
+    y = b.add_tensor("y", out_shape, out_dtype or dtype, **({"scale": s_out, "zero_point": zp_out} if quant else {}))
+    b.add_operator(op, [x, a], [y], keep_dims=keep)
+    b.mark_output(y)
+    return b.build()
+
+
+def _rand(rng, dtype, shape, special=False):
+    if dtype == "float32":
+        x = np.asarray(rng.standard_normal(shape) * 10 ** rng.uniform(-2, 2), np.float32).reshape(shape)
+        if special and x.ndim:
+            m = rng.random(shape) < 0.2
+            x[m] = rng.choice(SPECIALS, int(m.sum()))
+        return x
+    if dtype == "bool":
+        return np.asarray(rng.integers(0, 2, shape)).astype(bool).reshape(shape)
+    info = INFO[dtype]
+    lo, hi = (info.min, info.max) if dtype in ("int8", "uint8", "int16") else (-1000, 1000)
+    if dtype in ("int32", "int64") and rng.random() < 0.5:
+        lo, hi = info.min, info.max  # wrapping sums/products
+    return np.asarray(rng.integers(lo, hi, size=shape, endpoint=True)).astype(dtype).reshape(shape)
+
+
+def _check_float_bits(litert, model, inputs):
+    """check_against_litert, plus the sign of zeros (opcheck compares floats with ==): bit-equal non-NaNs."""
+    status = check_against_litert(litert, model, inputs)
+    if status == "ok":
+        want = litert.run(model, inputs).outputs[0]
+        sg = run_refquant(model, inputs)
+        got = sg.values[sg.model.subgraphs[0].outputs[0]]
+        if want.dtype == np.float32:
+            keep = ~np.isnan(want)
+            assert np.array_equal(want[keep].view(np.uint32), got[keep].view(np.uint32)), "float bits differ"
+    return status
+
+
+@st.composite
+def reduce_case(draw, dtype, scaled=True, same_params=False, max_dim=5):
+    """Random rank 0..4 shape, axes (negative, duplicated, empty), keep_dims and quant params."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    rank = draw(st.integers(0, 4))
+    shape = tuple(draw(st.integers(1, max_dim)) for _ in range(rank))
+    n_axes = draw(st.integers(0, rank + 1)) if rank else draw(st.integers(0, 1))
+    axes = [draw(st.integers(-rank, rank - 1)) if rank else 0 for _ in range(n_axes)]
+    keep = draw(st.booleans())
+    kw = {}
+    if dtype in ("int8", "uint8", "int16"):
+        info = INFO[dtype]
+        s_in = float(10 ** rng.uniform(-4, -1))
+        s_out = s_in if same_params else (s_in * float(10 ** rng.uniform(-1.5, 1.5)) if scaled else s_in)
+        zp_in = 0 if dtype == "int16" else int(rng.integers(info.min, info.max, endpoint=True))
+        zp_out = (
+            zp_in if same_params else (0 if dtype == "int16" else int(rng.integers(info.min, info.max, endpoint=True)))
+        )
+        kw = {"s_in": s_in, "zp_in": zp_in, "s_out": s_out, "zp_out": zp_out}
+    x = _rand(rng, dtype, shape, special=draw(st.booleans()))
+    return shape, axes, keep, kw, x
+
+
+# ---------------------------------------------------------------------------------------------
+# MEAN
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data())
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16"])
+def test_mean_quantized(litert, dtype, data):
+    shape, axes, keep, kw, x = data.draw(reduce_case(dtype))
+    check_against_litert(litert, _model("MEAN", shape, dtype, axes, keep=keep, **kw), [x])
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data())
+@pytest.mark.parametrize("dtype", ["float32", "int32", "int64"])
+def test_mean_float_and_raw_int(litert, dtype, data):
+    shape, axes, keep, _, x = data.draw(reduce_case(dtype))
+    _check_float_bits(litert, _model("MEAN", shape, dtype, axes, keep=keep), [x])
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "float32"])
+def test_mean_large_reduction_and_4d_spatial_axes(litert, dtype):
+    # The 4-D keep_dims axes {1, 2} case (special-cased only by the optimized kernel) and n = 3600.
+    rng = np.random.default_rng(7)
+    zp_in, zp_out = {"int16": (0, 0), "uint8": (130, 120)}.get(dtype, (5, -5))
+    x = _rand(rng, dtype, (2, 60, 60, 3))
+    for axes in ([1, 2], [2, 1], [-3, -2, 1]):
+        m = _model("MEAN", (2, 60, 60, 3), dtype, axes, keep=True, s_in=0.02, zp_in=zp_in, s_out=0.013, zp_out=zp_out)
+        check_against_litert(litert, m, [x])
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_mean_empty_input(litert, dtype):
+    # LiteRT fills the output with quiet_NaN<T>(): 0 for integers (not the zero point), NaN for float.
+    m = _model("MEAN", (2, 0, 3), dtype, [1], s_in=0.5, zp_in=3, s_out=0.25, zp_out=-7)
+    assert check_against_litert(litert, m, [np.zeros((2, 0, 3), dtype)]) == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# SUM
+
+
+def _quantize_multiplier(d):
+    """Independent QuantizeMultiplier (frexp; round half away; 2^31 -> 2^30 with shift + 1)."""
+    if d == 0:
+        return 0, 0
+    q, e = math.frexp(d)
+    m = int(math.floor(abs(q) * 2**31 + 0.5))  # exact: |q| * 2^31 has at most 53 significant bits
+    if m == 2**31:
+        m //= 2
+        e += 1
+    if e < -31:
+        return 0, 0
+    return m, e
+
+
+def _wrap32(v):
+    return ((v + 2**31) % 2**32) - 2**31
+
+
+def _mbqm_literal(x, m, shift):
+    """RDBPOT(SRDHM(wrap32(x << left), M), right) on Python ints, step by step."""
+    left, right = max(shift, 0), max(-shift, 0)
+    xs = _wrap32(x * (1 << left))
+    p = xs * m
+    nudge = (1 << 30) if p >= 0 else 1 - (1 << 30)
+    t = p + nudge
+    hi = (abs(t) >> 31) * (1 if t >= 0 else -1)  # C '/' truncates toward zero
+    mask = (1 << right) - 1
+    rem = hi & mask
+    thr = (mask >> 1) + (1 if hi < 0 else 0)
+    return (hi >> right) + (1 if rem > thr else 0)
+
+
+def _independent_sum(x, axes, keep, s_in, zp_in, s_out, zp_out, dtype):
+    """The correct quantized SUM with Python integers, one output element at a time."""
+    m, sh = _quantize_multiplier(float(np.float32(s_in)) / float(np.float32(s_out)))
+    rank = x.ndim
+    ra = resolve_axes(rank, np.array(axes, np.int64))
+    keep_axes = [i for i in range(rank) if i not in ra]
+    out = np.zeros(_reduced_shape(x.shape, ra, keep), dtype)
+    info = INFO[dtype]
+    flat_out = out.reshape(-1)
+    n = int(np.prod([x.shape[i] for i in ra], dtype=np.int64)) if ra else 1
+    for k, idx in enumerate(np.ndindex(*[x.shape[i] for i in keep_axes])):
+        sl = [slice(None)] * rank
+        for ax, v in zip(keep_axes, idx):
+            sl[ax] = v
+        s = int(np.asarray(x[tuple(sl)], np.int64).sum())
+        v = _mbqm_literal(_wrap32(s - zp_in * n), m, sh) + zp_out
+        flat_out[k] = min(max(v, info.min), info.max)
+    return out
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data())
+def test_sum_uint8_equals_litert(litert, data):
+    shape, axes, keep, kw, x = data.draw(reduce_case("uint8"))
+    check_against_litert(litert, _model("SUM", shape, "uint8", axes, keep=keep, **kw), [x])
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data())
+def test_sum_int8_is_the_correct_sum(litert, data):
+    """int8 SUM == LiteRT's uint8 SUM of the same real values (inputs and zero points + 128), minus 128."""
+    shape, axes, keep, kw, x = data.draw(reduce_case("int8"))
+    got = run_refquant(_model("SUM", shape, "int8", axes, keep=keep, **kw), [x]).values[2]
+    kw_u8 = dict(kw, zp_in=kw["zp_in"] + 128, zp_out=kw["zp_out"] + 128)
+    xu = (x.astype(np.int16) + 128).astype(np.uint8)
+    res = litert.run(_model("SUM", shape, "uint8", axes, keep=keep, **kw_u8), [xu])
+    assert res.status == "ok", res.message
+    assert_equal_arrays(
+        "int8 SUM vs LiteRT uint8 SUM - 128", (res.outputs[0].astype(np.int16) - 128).astype(np.int8), got
+    )
+    want = _independent_sum(x, axes, keep, kw["s_in"], kw["zp_in"], kw["s_out"], kw["zp_out"], "int8")
+    assert_equal_arrays("int8 SUM vs independent sum", want, got)
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data())
+def test_sum_int16_is_the_correct_sum(litert, data):
+    shape, axes, keep, kw, x = data.draw(reduce_case("int16"))
+    model = _model("SUM", shape, "int16", axes, keep=keep, **kw)
+    got = run_refquant(model, [x]).values[2]
+    want = _independent_sum(x, axes, keep, kw["s_in"], kw["zp_in"], kw["s_out"], kw["zp_out"], "int16")
+    assert_equal_arrays("int16 SUM vs independent sum", want, got)
+    # LiteRT's optimized int16 SUM requantizes in float32: it must agree with the correct sum within 1.
+    res = litert.run(model, [x], resolver="BUILTIN_WITHOUT_DEFAULT_DELEGATES")
+    assert res.status == "ok", res.message
+    assert np.abs(res.outputs[0].astype(np.int64) - got.astype(np.int64)).max(initial=0) <= 1
+
+
+def _litert_ref_sum_bytes(x, axes, keep, s_in, zp_in, s_out, zp_out):
+    """What LiteRT's REF SUM writes for int8/int16: the uint8 formula on the first x.size bytes."""
+    raw = np.frombuffer(np.ascontiguousarray(x).tobytes(), np.uint8)[: x.size].reshape(x.shape)
+    m, sh = _quantize_multiplier(float(np.float32(s_in)) / float(np.float32(s_out)))
+    ra = resolve_axes(x.ndim, np.array(axes, np.int64))
+    n = int(np.prod([x.shape[i] for i in ra], dtype=np.int64)) if ra else 1
+    sums = raw.astype(np.int64).sum(axis=tuple(ra), keepdims=keep) if ra else raw.astype(np.int64)
+    out = [min(max(_mbqm_literal(_wrap32(int(s) - zp_in * n), m, sh) + zp_out, 0), 255) for s in sums.reshape(-1)]
+    return np.array(out, np.uint8)
+
+
+@pytest.mark.oracle
+def test_litert_ref_sum_int8_int16_bug_pattern(litert):
+    """LiteRT BUILTIN_REF SUM int8/int16 reads and writes uint8 bytes; refquant differs on purpose."""
+    x = np.array([[-1, -2, 3, 4], [5, -6, 7, -8]], np.int8)
+    m = _model("SUM", (2, 4), "int8", [1], s_in=1.0, s_out=1.0)
+    res = litert.run(m, [x])
+    assert res.outputs[0].tolist() == [-1, -1]  # bytes 255, 255
+    assert run_refquant(m, [x]).values[2].tolist() == [4, -2]
+    rng = np.random.default_rng(11)
+    for trial in range(30):
+        dtype = "int8" if trial % 2 == 0 else "int16"
+        shape = tuple(int(v) for v in rng.integers(1, 5, int(rng.integers(1, 4))))
+        axes = [int(rng.integers(-len(shape), len(shape)))]
+        keep = bool(rng.integers(2))
+        info = INFO[dtype]
+        zp_in = 0 if dtype == "int16" else int(rng.integers(-20, 20))
+        zp_out = 0 if dtype == "int16" else int(rng.integers(-20, 20))
+        s_in, s_out = 0.1, float(0.1 * 10 ** rng.uniform(-0.5, 1.5))
+        x = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+        res = litert.run(
+            _model("SUM", shape, dtype, axes, keep=keep, s_in=s_in, zp_in=zp_in, s_out=s_out, zp_out=zp_out), [x]
+        )
+        assert res.status == "ok"
+        want = _litert_ref_sum_bytes(x, axes, keep, s_in, zp_in, s_out, zp_out)
+        got = np.frombuffer(res.outputs[0].tobytes(), np.uint8)[: want.size]
+        assert got.tolist() == want.tolist(), (dtype, shape, axes)
+
+
+# ---------------------------------------------------------------------------------------------
+# SUM / MAX / MIN / PROD on float and raw integers, MAX/MIN quantized
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data())
+@pytest.mark.parametrize("dtype", ["float32", "int32", "int64"])
+@pytest.mark.parametrize("op", ["SUM", "REDUCE_PROD"])
+def test_sum_prod_float_and_raw_int(litert, op, dtype, data):
+    shape, axes, keep, _, x = data.draw(reduce_case(dtype))
+    _check_float_bits(litert, _model(op, shape, dtype, axes, keep=keep), [x])
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data())
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "float32", "int32", "int64"])
+@pytest.mark.parametrize("op", ["REDUCE_MAX", "REDUCE_MIN"])
+def test_reduce_max_min(litert, op, dtype, data):
+    shape, axes, keep, kw, x = data.draw(reduce_case(dtype, same_params=True))
+    _check_float_bits(litert, _model(op, shape, dtype, axes, keep=keep, **kw), [x])
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data())
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_reduce_prod_quantized(litert, dtype, data):
+    shape, axes, keep, kw, x = data.draw(reduce_case(dtype, max_dim=4))
+    kw["s_out"] = float(10 ** data.draw(st.floats(-3, 0)))
+    check_against_litert(litert, _model("REDUCE_PROD", shape, dtype, axes, keep=keep, **kw), [x])
+
+
+@pytest.mark.oracle
+def test_reduce_float_special_orders(litert):
+    # ReduceAllDims starts from element 0 (NaN or -inf stay); the generic path starts from -FLT_MAX.
+    rows = np.array([[np.nan, 1, 2], [-np.inf, -np.inf, -np.inf], [-0.0, 0.0, -0.0], [np.inf, np.nan, 1]], np.float32)
+    for op in ("REDUCE_MAX", "REDUCE_MIN", "SUM", "REDUCE_PROD", "MEAN"):
+        for axes in ([1], [0, 1], [-1, 0]):
+            _check_float_bits(litert, _model(op, (4, 3), "float32", axes), [rows])
+            for r in rows:
+                _check_float_bits(litert, _model(op, (3,), "float32", [0]), [r])
+    z = np.array([-0.0, -0.0], np.float32)
+    _check_float_bits(litert, _model("SUM", (2,), "float32", [0]), [z])  # all dims: -0.0 + -0.0 = -0.0
+    _check_float_bits(litert, _model("SUM", (1, 2), "float32", [1]), [z.reshape(1, 2)])  # 0.f + ...: +0.0
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("op", ["SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "MEAN"])
+@pytest.mark.parametrize("dtype", ["float32", "int32"])
+def test_reduce_empty_input(litert, op, dtype):
+    assert check_against_litert(litert, _model(op, (2, 0), dtype, [1]), [np.zeros((2, 0), dtype)]) == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# ARG_MAX / ARG_MIN
+
+
+def _arg_model(op, shape, dtype, axis, out_type="int32", axis_dtype="int32", const_axis=True) -> bytes:
+    b = ModelBuilder()
+    x = b.add_input("x", shape, dtype)
+    ax = np.array([axis], axis_dtype)
+    a = b.add_constant("axis", ax) if const_axis else b.add_input("axis", (1,), axis_dtype)
+    out_shape = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+    y = b.add_tensor("y", out_shape, out_type)
+    b.add_operator(op, [x, a], [y], output_type=out_type.upper())
+    b.mark_output(y)
+    return b.build()
+
+
+@st.composite
+def arg_case(draw, dtype):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    rank = draw(st.integers(1, 4))
+    shape = tuple(draw(st.integers(1, 13)) for _ in range(rank))
+    axis = draw(st.integers(-rank, rank - 1))
+    if dtype == "float32":
+        pool = np.concatenate([SPECIALS, np.array([1, 2, -1, 5], np.float32)])
+        x = rng.choice(pool, shape) if draw(st.booleans()) else _rand(rng, dtype, shape)
+    elif dtype == "bool":
+        x = _rand(rng, dtype, shape)
+    else:
+        x = rng.integers(0, 4, shape).astype(dtype) if draw(st.booleans()) else _rand(rng, dtype, shape)  # ties
+    return shape, axis, np.asarray(x).astype(dtype)
+
+
+@pytest.mark.oracle
+@settings()
+@given(data=st.data(), out_type=st.sampled_from(["int32", "int64"]), axis_dtype=st.sampled_from(["int32", "int64"]))
+@pytest.mark.parametrize("dtype", ["float32", "uint8", "int8", "int32", "bool"])
+@pytest.mark.parametrize("op", ["ARG_MAX", "ARG_MIN"])
+def test_arg_min_max(litert, op, dtype, data, out_type, axis_dtype):
+    shape, axis, x = data.draw(arg_case(dtype))
+    check_against_litert(litert, _arg_model(op, shape, dtype, axis, out_type, axis_dtype), [x])
+
+
+@pytest.mark.oracle
+def test_arg_max_float_x86_lane_reduction(litert):
+    # LiteRT's x86 build runs the NEON code via NEON_2_SSE: vpmax_f32 is (a < b) ? b : a, so a NaN
+    # lane can hide later lanes: [1, 2, nan, 3] -> 1 and [nan, 1, 2, 3] -> 0 (the scalar scan gives 3).
+    for row, want_max in (([1, 2, np.nan, 3], 1), ([np.nan, 1, 2, 3], 0), ([np.nan, 1, 2], 2)):
+        x = np.array([row], np.float32)
+        check_against_litert(litert, _arg_model("ARG_MAX", x.shape, "float32", 1), [x])
+        assert run_refquant(_arg_model("ARG_MAX", x.shape, "float32", 1), [x]).values[2].tolist() == [want_max]
+        check_against_litert(litert, _arg_model("ARG_MIN", x.shape, "float32", 1), [x])
+
+
+# ---------------------------------------------------------------------------------------------
+# Rejections and trace
+
+
+def _alloc(model):
+    refquant.Interpreter(model_content=model).allocate_tensors()
+
+
+@pytest.mark.oracle
+def test_reduce_rejections(litert):
+    z = np.zeros((2, 3), np.int8)
+    cases = [
+        (_model("MEAN", (2, 3), "int8", [2]), PrepareError),  # axis out of range
+        (_model("REDUCE_MAX", (2, 3), "int8", [1], s_in=0.5, s_out=0.25), QuantParamError),
+        (_model("REDUCE_MIN", (2, 3), "int8", [1], zp_in=1, zp_out=2), QuantParamError),
+        (_model("MEAN", (2, 3), "int16", [1], zp_in=1, zp_out=0), QuantParamError),
+        (_model("SUM", (2, 3), "int16", [1], zp_in=0, zp_out=3), QuantParamError),
+        (_model("REDUCE_PROD", (2, 3), "int16", [1], zp_in=2, zp_out=2), QuantParamError),
+    ]
+    for model, err in cases:
+        with pytest.raises(err):
+            _alloc(model)
+    for model, _ in cases[:3]:
+        assert check_against_litert(litert, model, [z]) != "ok"
+    zu = np.zeros((2, 3), np.uint8)
+    m = _model("REDUCE_PROD", (2, 3), "uint8", [1])
+    with pytest.raises(PrepareError, match="int8/int16 only"):
+        _alloc(m)
+    assert check_against_litert(litert, m, [zu]) != "ok"
+    with pytest.raises(PrepareError, match="int32"):
+        _alloc(_model("SUM", (2, 3), "float32", [1], axis_dtype="int64"))
+    with pytest.raises(UnsupportedOpError):
+        _alloc(_model("SUM", (2, 3), "float32", [1], out_dtype="int32"))
+    with pytest.raises(QuantParamError):
+        _alloc(_model("MEAN", (2, 3), "int8", [1], quant=False))
+    with pytest.raises(PrepareError, match="uninitialized"):
+        _alloc(_model("REDUCE_PROD", (2, 0), "int8", [1]))
+    with pytest.raises(QuantParamError, match="exponent"):
+        _alloc(_model("REDUCE_PROD", (2, 1), "int8", [1], s_in=1.0, s_out=1e-6))
+
+
+@pytest.mark.oracle
+def test_arg_rejections(litert):
+    x = np.zeros((2, 3), np.float32)
+    m = _arg_model("ARG_MAX", (2, 3), "float32", 2)
+    with pytest.raises(PrepareError, match="out of range"):
+        _alloc(m)
+    assert check_against_litert(litert, m, [x]) != "ok"
+    m = _arg_model("ARG_MAX", (2, 0), "float32", 1)
+    with pytest.raises(PrepareError, match="empty axis"):
+        _alloc(m)
+    assert check_against_litert(litert, m, [np.zeros((2, 0), np.float32)]) != "ok"
+    m = _arg_model("ARG_MIN", (2, 3), "int16", 1)
+    with pytest.raises(UnsupportedOpError):
+        _alloc(m)
+    assert check_against_litert(litert, m, [x.astype(np.int16)]) != "ok"
+    b = ModelBuilder()
+    xi = b.add_input("x", (2, 3), "float32")
+    a = b.add_constant("axis", np.array([0, 1], np.int32))
+    y = b.add_tensor("y", (3,), "int32")
+    b.add_operator("ARG_MAX", [xi, a], [y], output_type="INT32")
+    b.mark_output(y)
+    with pytest.raises(PrepareError, match="exactly one element"):
+        _alloc(b.build())
+    b = ModelBuilder()
+    xi = b.add_input("x", (2, 3), "float32")
+    a = b.add_constant("axis", np.array([1], np.int32))
+    y = b.add_tensor("y", (2,), "int32")
+    b.add_operator("ARG_MAX", [xi, a], [y], output_type="INT64")
+    b.mark_output(y)
+    with pytest.raises(PrepareError, match="output_type"):
+        _alloc(b.build())
+
+
+def test_mean_trace_shows_truncated_multiplier():
+    x = np.array([[3, 4, 9], [-128, 127, 0]], np.int8)
+    m = _model("MEAN", (2, 3), "int8", [1], s_in=0.1, zp_in=2, s_out=0.07, zp_out=-3)
+    tr = run_refquant(m, [x])
+    data = tr.op_data[0]
+    steps = data.trace([x], 0, (0,))
+    names = [s.name for s in steps]
+    assert names == ["values", "acc", "shifted_sum", "multiplier", "requantized", "output"]
+    assert steps[1].value == 16 and steps[2].value == 16 - 2 * 3
+    mq, sh = _quantize_multiplier(float(np.float32(0.1)) / float(np.float32(0.07)))
+    k = min(1, 32, 31 + sh)  # floor(log2 3) = 1
+    assert steps[3].value == ((mq << k) // 3, sh - k)
+    assert steps[-1].value == tr.values[2][0]
+
+
+def test_single_rounding_build_variant_runs_and_stays_within_one():
+    """rounding="single" (TFLITE_SINGLE_ROUNDING) changes only the MBQM rounding: results within 1 LSB."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 127, size=(3, 7, 5), endpoint=True).astype(np.int8)
+    for op in ("MEAN", "SUM"):
+        m = _model(op, (3, 7, 5), "int8", [1, -1], s_in=0.03, zp_in=-7, s_out=0.011 if op == "MEAN" else 0.2, zp_out=4)
+        d = run_refquant(m, [x]).values[2].astype(np.int64)
+        s = run_refquant(m, [x], rounding="single").values[2].astype(np.int64)
+        assert np.abs(d - s).max() <= 1
+
+
+@pytest.mark.oracle
+def test_mean_multiplier_is_truncated_not_rounded(litert):
+    # n = 285: M' = (M << 8) // 285 truncates; with the rounded-up M' this sum would give -166 + zp_out.
+    s_in, s_out, zp_out = 0.0038240314461290836, 0.0013108572456985712, 100
+    x = np.full((1, 285), -57, np.int8)
+    x[0, :77] = -56  # sum = -16168
+    m = _model("MEAN", (1, 285), "int8", [1], s_in=s_in, zp_in=0, s_out=s_out, zp_out=zp_out)
+    check_against_litert(litert, m, [x])
+    assert run_refquant(m, [x]).values[2].tolist() == [-165 + zp_out]
+
+
+def test_float_sum_signed_zero():
+    # (opcheck compares floats with ==, so the sign of zero is checked here explicitly.)
+    z = np.array([[-0.0, -0.0]], np.float32)
+    all_dims = run_refquant(_model("SUM", (2,), "float32", [0]), [z[0]]).values[2]
+    generic = run_refquant(_model("SUM", (1, 2), "float32", [1]), [z]).values[2]
+    assert np.signbit(all_dims) and not np.signbit(generic[0])  # ReduceAllDims starts at x0; generic at 0.f
+    mx = run_refquant(_model("REDUCE_MAX", (1, 2), "float32", [1]), [np.array([[-0.0, 0.0]], np.float32)])
+    assert np.signbit(mx.values[2][0])  # equal values never replace: the first zero (-0.0) stays
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("op", ["MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD"])
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_reduce_axis_given_at_run_time(litert, op, dtype):
+    """A non-constant axis tensor: the output shape is decided at run time (the op is prepared then)."""
+    if op == "SUM" and dtype == "int8":
+        dtype = "uint8"
+    rng = np.random.default_rng(9)
+    x = _rand(rng, dtype, (3, 4, 5))
+    kw = {"s_in": 0.05, "zp_in": 3, "s_out": 0.05 if op.startswith("REDUCE_M") else 0.02, "zp_out": 3}
+    for axes in ([1], [-1, 0], [2, 2, -3]):
+        for keep in (False, True):
+            m = _model(op, (3, 4, 5), dtype, axes, keep=keep, const_axis=False, **(kw if dtype != "float32" else {}))
+            assert check_against_litert(litert, m, [x, np.array(axes, np.int32)]) == "ok"
+    m = _model(op, (3, 4, 5), dtype, [1], const_axis=False, **(kw if dtype != "float32" else {}))
+    assert check_against_litert(litert, m, [x, np.array([3], np.int32)]) != "ok"  # invalid axis at run time
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("op", ["ARG_MAX", "ARG_MIN"])
+def test_arg_axis_given_at_run_time(litert, op):
+    x = np.random.default_rng(10).standard_normal((3, 4, 5)).astype(np.float32)
+    for axis in (0, -1, 1):
+        m = _arg_model(op, (3, 4, 5), "float32", axis, const_axis=False)
+        assert check_against_litert(litert, m, [x, np.array([axis], np.int32)]) == "ok"
