@@ -8,6 +8,7 @@ where quantization error comes from.
 from __future__ import annotations
 
 from .errors import (
+    EvalError,
     InputError,
     ModelFormatError,
     PrepareError,
@@ -24,8 +25,14 @@ from .tflite.writer import write_model
 
 __version__ = "0.1.0"
 
+# Bound after the submodule is imported, so `refquant.compare` is the function (the module stays
+# importable as `refquant.compare` through sys.modules).
+from .compare import Report, compare  # noqa: E402
+
 __all__ = [
     "Interpreter",
+    "compare",
+    "Report",
     "SignatureRunner",
     "Trace",
     "Model",
@@ -43,5 +50,6 @@ __all__ = [
     "PrepareError",
     "InputError",
     "ResourceLimitError",
+    "EvalError",
     "__version__",
 ]

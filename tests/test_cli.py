@@ -61,3 +61,11 @@ def test_debug_shows_traceback(tmp_path):
         [sys.executable, "-m", "refquant", "--debug", "inspect", str(p)], capture_output=True, text=True
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_refquant_compare_is_the_function_after_cli_plugins_load():
+    import refquant
+    from refquant.cli import build_parser
+
+    build_parser()  # imports refquant.compare as a plugin
+    assert callable(refquant.compare) and refquant.compare.__name__ == "compare"
