@@ -64,7 +64,7 @@ def _load_plugins() -> None:
     """Import modules that register further subcommands (kept lazy so `inspect` stays light)."""
     import importlib
 
-    for mod in ("refquant.compare", "refquant.golden", "refquant.tracer"):
+    for mod in ("refquant.compare", "refquant.golden", "refquant.diff", "refquant.tracer"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
