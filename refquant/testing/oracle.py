@@ -60,7 +60,7 @@ def run_litert(
         it.invoke()
     except (RuntimeError, ValueError) as exc:
         return OracleResult("rejected", message=str(exc))
-    outputs = [np.array(it.get_tensor(d["index"])) for d in it.get_output_details()]
+    outputs = [_read_output(it, d) for d in it.get_output_details()]
     tensors: dict[int, np.ndarray] = {}
     if all_tensors:
         for d in it.get_tensor_details():
@@ -69,6 +69,18 @@ def run_litert(
             except ValueError:
                 pass
     return OracleResult("ok", outputs, tensors)
+
+
+def _read_output(it, detail: dict) -> np.ndarray:
+    """An output's value; an empty array for a 0-element tensor, which LiteRT's get_tensor cannot always
+    read ("Invalid tensor size" when its buffer is a null pointer, e.g. a persistent empty result)."""
+    try:
+        return np.array(it.get_tensor(detail["index"]))
+    except ValueError:
+        shape = tuple(int(d) for d in detail["shape"])
+        if 0 in shape:
+            return np.zeros(shape, detail["dtype"])
+        raise
 
 
 def _worker(conn) -> None:  # pragma: no cover - runs in the child process
