@@ -21,7 +21,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "dev",
-    max_examples=500,
+    max_examples=2000,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     print_blob=True,
