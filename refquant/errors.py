@@ -15,6 +15,7 @@ __all__ = [
     "PrepareError",
     "InputError",
     "ResourceLimitError",
+    "EvalError",
 ]
 
 
@@ -44,3 +45,7 @@ class InputError(RefquantError):
 
 class ResourceLimitError(RefquantError):
     """An allocation would exceed the configured memory bound (checked from shapes before allocating)."""
+
+
+class EvalError(RefquantError):
+    """An operator failed while running (bad indices in the data, or a refquant kernel bug it names)."""

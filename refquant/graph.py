@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import PrepareError, RefquantError, ResourceLimitError, UnsupportedOpError
+from .errors import EvalError, PrepareError, RefquantError, ResourceLimitError, UnsupportedOpError
 from .model import Model, numpy_dtype
 from .ops import REGISTRY
-from .ops.base import OpContext, OpData, TensorInfo
+from .ops.base import DeferredPrepare, OpContext, OpData, TensorInfo
 
 __all__ = ["PreparedGraph", "DEFAULT_MEMORY_LIMIT", "ROUNDINGS"]
 
@@ -51,6 +51,7 @@ class PreparedGraph:
         self.infos: dict[int, TensorInfo] = {}
         self.op_data: list[OpData | None] = [None] * len(sg.operators)
         self.folded: dict[int, np.ndarray] = {}
+        self.last_op_data: tuple[OpData | None, ...] = ()
         self._prepare()
 
     # -- prepare ---------------------------------------------------------------------------------
@@ -77,7 +78,10 @@ class PreparedGraph:
         for op in sg.operators:
             if any(i >= 0 and i not in self.infos for i in op.inputs):
                 continue  # shape known only at run time: prepared just before it runs
-            data = self.prepare_op(op.index, {i: self.infos[i] for i in op.inputs if i >= 0})
+            try:
+                data = self.prepare_op(op.index, {i: self.infos[i] for i in op.inputs if i >= 0})
+            except DeferredPrepare:
+                continue  # an input value decides the output shape: prepared just before it runs
             for k, o in enumerate(op.outputs):
                 total += _nbytes(data.output_shapes[k], sg.tensors[o].dtype)
             if total > self.memory_limit:
@@ -111,7 +115,7 @@ class PreparedGraph:
                 raise PrepareError(f"{where}: computed a negative output dimension {list(sh)}")
         self.op_data[k] = data
         values = None
-        if opdef.foldable and all(i is None or i.value is not None for i in ins):
+        if opdef.foldable and (not data.fold_needs_values or all(i is None or i.value is not None for i in ins)):
             arrays = [None if i is None else i.value for i in ins]
             with np.errstate(all="ignore"):
                 values = data.eval(arrays)
@@ -125,34 +129,54 @@ class PreparedGraph:
         return data
 
     # -- run -------------------------------------------------------------------------------------
-    def run(self, inputs: dict[int, np.ndarray], *, runner: object | None = None) -> dict[int, np.ndarray]:
-        """Run the subgraph on graph-input arrays; return every tensor value of the run."""
+    def run(self, inputs: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Run the subgraph on graph-input arrays; return every tensor value of the run.
+
+        ``self.last_op_data`` holds the prepared data every operator ran with (including operators
+        prepared at run time), for traces and golden export.
+        """
         sg = self.subgraph
         values: dict[int, np.ndarray] = {}
         for t in sg.tensors:
             if t.is_constant:
                 values[t.index] = t.data  # type: ignore[assignment]
         values.update(inputs)
+        used: list[OpData | None] = list(self.op_data)
+        total = sum(int(v.nbytes) for i, v in values.items() if not sg.tensors[i].is_constant)
         with np.errstate(all="ignore"):
             for op in sg.operators:
+                where = f"subgraph {self.subgraph_index}, operator {op.index} ({op.opcode})"
                 data = self.op_data[op.index]
                 if data is None:
                     infos = {}
                     for i in op.inputs:
                         if i >= 0:
                             v = values[i]
-                            infos[i] = self._info(i, v.shape, v if sg.tensors[i].is_constant else None)
+                            infos[i] = self._info(i, v.shape, v)  # at run time every input value is known
                     data = self.prepare_op(op.index, infos)
                     self.op_data[op.index] = None  # keep run-time prepared ops fresh for the next run
+                    used[op.index] = data
+                    total += sum(_nbytes(sh, sg.tensors[o].dtype) for sh, o in zip(data.output_shapes, op.outputs))
+                    if total > self.memory_limit:
+                        raise ResourceLimitError(
+                            f"{where}: the run would hold {total} bytes of tensors, above the limit of "
+                            f"{self.memory_limit} bytes"
+                        )
                 arrays = [values[i] if i >= 0 else None for i in op.inputs]
-                outs = data.eval(arrays)
+                try:
+                    outs = data.eval(arrays)
+                except RefquantError:
+                    raise
+                except (ValueError, IndexError, TypeError, OverflowError, ZeroDivisionError, MemoryError) as exc:
+                    raise EvalError(f"{where}: failed at run time ({type(exc).__name__}: {exc})") from exc
                 for j, o in enumerate(op.outputs):
                     arr = outs[j]
                     want = sg.tensors[o].np_dtype
-                    if arr.dtype != want:
-                        raise PrepareError(
-                            f"subgraph {self.subgraph_index}, operator {op.index} ({op.opcode}): produced "
-                            f"{arr.dtype} for tensor {o}, expected {want} (a refquant kernel bug)"
+                    if arr.dtype != want or tuple(arr.shape) != tuple(data.output_shapes[j]):
+                        raise EvalError(
+                            f"{where}: produced {arr.dtype}{list(arr.shape)} for tensor {o}, expected "
+                            f"{want}{list(data.output_shapes[j])} (a refquant kernel bug; please report it)"
                         )
                     values[o] = arr
+        self.last_op_data = tuple(used)
         return values

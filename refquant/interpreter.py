@@ -191,7 +191,7 @@ class Interpreter:
             names = ", ".join(f"{i} {self._sg.tensors[i].name!r}" for i in missing)
             raise InputError(f"input tensor(s) {names} not set; call set_tensor first")
         values = graph.run(dict(self._inputs))
-        self._trace = Trace(self.model, 0, values, tuple(graph.op_data), self.rounding)
+        self._trace = Trace(self.model, 0, values, graph.last_op_data, self.rounding)
 
     def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
         """A copy of a tensor's value from the last run (any tensor, not only outputs)."""

@@ -26,10 +26,21 @@ __all__ = [
     "Step",
     "QUANT_DTYPES",
     "broadcast_shape",
+    "DeferredPrepare",
 ]
 
 #: Activation dtypes of quantized graphs.
 QUANT_DTYPES = ("int8", "uint8", "int16")
+
+
+class DeferredPrepare(PrepareError):
+    """Raised by ``prepare`` when the output shape depends on the *value* of an input that is known only
+    at run time (a RESHAPE target computed from data, a PAD whose paddings are not constant).
+
+    The graph catches it at allocate time and prepares the operator (and everything downstream of
+    it) again just before it runs, when every input value is known; anywhere else it surfaces as an
+    ordinary :class:`PrepareError` naming the operator and tensor.
+    """
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,15 @@ class OpContext:
         """Input ``i`` or None when omitted (index -1) or absent."""
         return self.inputs[i] if i < len(self.inputs) else None
 
+    def input_value(self, i: int) -> np.ndarray:
+        """The value of input ``i`` at prepare time; raises :class:`DeferredPrepare` when it is known only at run time."""
+        t = self.input(i)
+        if t.value is None:
+            raise self.error(
+                "the output shape depends on this input's value, which is only known at run time", t, DeferredPrepare
+            )
+        return t.value
+
     def output(self, i: int = 0) -> TensorInfo:
         """Output ``i``."""
         if i >= len(self.outputs):
@@ -223,6 +243,9 @@ class OpData:
 
     #: Names of fields that are not fixed-point parameters (kept out of :meth:`params`).
     _not_params: ClassVar[frozenset[str]] = frozenset({"output_shapes", "output_dtypes"})
+    #: False for foldable ops whose outputs depend on input *shapes* only (SHAPE): the graph then folds
+    #: them even when the input values are unknown, passing None for those inputs to :meth:`eval`.
+    fold_needs_values: ClassVar[bool] = True
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         """Compute the outputs from the input arrays (integer-only for quantized graphs)."""
