@@ -24,17 +24,25 @@ for uint8 DEPTHWISE_CONV_2D, whose ``DepthwiseConvRound<kAwayFromZero>`` is the 
 both builds. Out-of-image taps are skipped by the kernels; because ``x + input_offset`` is 0 at
 ``x = zp_in``, padding the input with its zero point and summing every tap gives the same value.
 
-Fast paths (the integer sums are exact, so any summation order gives the C result modulo 2^32):
+The readable kernels (``eval_reference``; the integer sums are exact, so any summation order gives the C
+result modulo 2^32):
 
 * CONV_2D: im2col over a zero-point-padded input (``sliding_window_view``) and one float64 BLAS matrix
-  product per row block (per group for grouped convolutions);
+  product per row block (per group for grouped convolutions), then the literal requantization;
 * DEPTHWISE_CONV_2D: a sum over the KH*KW kernel taps of shifted input slices times per-channel weights;
 * TRANSPOSE_CONV: one float64 BLAS product of the input with every tap, then a col2im scatter-add over
   the KH*KW taps.
 
+The fast paths of CONV_2D and DEPTHWISE_CONV_2D (``eval``; :mod:`refquant.ops.fastpath` has the closed
+form and the exactness proof): per-channel constants from prepare, blocks of output rows that stay in the
+cache, float32 BLAS / multiply-adds for the bias-free sums where ``max|x| * sum|w| <= 2^24`` (else float64
+with the scale folded into the filter), and ``floor(acc*scale + const)`` evaluated exactly in float64. The
+tests compare every mode with ``eval_reference``; :data:`FAST_PATHS` switches them off.
+
 Float32 kernels accumulate in float32 in the C loop order (one rounded product, then one rounded add per
 tap, no FMA, skipped taps not added), then add the bias and clamp, so they match the reference float
-kernels bit for bit as well; the loops run over kernel taps and channels, never over output elements.
+kernels bit for bit as well; the loops run over kernel taps and channels, never over output elements, and
+the fast form runs the same steps per cached block of output rows.
 
 Each prepared op also provides ``accumulators`` (the int32/int64 accumulators including the bias,
 before requantization) and ``trace`` (the arithmetic of one output element, computed by a separate,
@@ -64,6 +72,7 @@ from ..quantization import (
     quantize_multiplier_array,
 )
 from .base import OpContext, OpData, Step, TensorInfo
+from .fastpath import FoldedRequant, prepare_folded_requant, requant_tail, rows_per_block
 
 __all__ = [
     "prepare_conv2d",
@@ -85,6 +94,8 @@ _INT16_MAX = 2**15 - 1
 _MAX_EXACT_DEPTH = 2**30
 #: im2col block size, in float64 elements (64 MiB): bigger convolutions are computed in row blocks.
 _IM2COL_BLOCK = 1 << 23
+#: Use the exact float64 fast paths where prepare proved them exact (tests switch this off to compare).
+FAST_PATHS = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +250,37 @@ def _quant_setup(
     return _QuantSetup(np.asarray(mult, np.int32), np.asarray(shift, np.int32), lo, hi, np.asarray(real))
 
 
+def _fast_setup(
+    ctx: OpContext,
+    inp: TensorInfo,
+    out: TensorInfo,
+    qs: _QuantSetup,
+    acc_bits: int,
+    rounding: str,
+    weights: np.ndarray | None,
+    bias: TensorInfo | None,
+) -> FoldedRequant | None:
+    """The fast path's per-channel constants (None: the literal kernel runs), from constant filter and bias."""
+    if bias is not None and bias.value is None:
+        return None
+    input_offset = -inp.zero_point if inp.dtype != "int16" else 0
+    filter_offset = -ctx.inputs[1].zero_point if inp.dtype == "uint8" else 0  # type: ignore[union-attr]
+    return prepare_folded_requant(
+        multiplier=qs.multiplier,
+        shift=qs.shift,
+        kind="mbqm64" if acc_bits == 64 else rounding,
+        weights=weights,
+        bias=None if bias is None else bias.value,
+        input_offset=input_offset,
+        filter_offset=filter_offset,
+        x_max_abs={"int8": 128, "uint8": 255, "int16": 32768}[inp.dtype],
+        output_offset=out.zero_point if inp.dtype != "int16" else 0,
+        act_min=qs.act_min,
+        act_max=qs.act_max,
+        out_dtype=out.dtype,
+    )
+
+
 def _check_int16_bias(ctx: OpContext, bias: TensorInfo | None) -> int:
     """int16x8 CONV/TRANSPOSE_CONV accumulator width from ``quantized_bias_type`` (KERNEL_NOTES 2.3)."""
     qbt = ctx.option("quantized_bias_type", "FLOAT32")
@@ -290,6 +332,63 @@ def _check_element(data: OpData, output: int, element: tuple[int, ...]) -> tuple
     return el  # type: ignore[return-value]
 
 
+def _reshape_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` reshaped without copying (raises if a view is impossible), so that writes reach ``a``."""
+    v = a.view()
+    v.shape = shape
+    return v
+
+
+def _padded_input(x: np.ndarray, pad_h: int, pad_w: int, hp: int, wp: int, fill: int) -> np.ndarray:
+    """``x`` (B, H, W, C) inside a (B, hp, wp, C) array of ``fill`` (its raw zero point), same dtype."""
+    b, h, w, c = x.shape
+    if pad_h == 0 and pad_w == 0 and hp <= h and wp <= w:
+        return x
+    xp = np.full((b, max(hp, pad_h + h), max(wp, pad_w + w), c), fill, x.dtype)
+    xp[:, pad_h : pad_h + h, pad_w : pad_w + w, :] = x
+    return xp
+
+
+_ALL = slice(None)
+#: Smallest reduction depth for which the float32 GEMM (plus two float64 passes) beats one float64 GEMM.
+_F32_MIN_DEPTH = 32
+#: Float64 weight elements converted at a time by the fast CONV_2D (1 MiB): larger filters are processed
+#: in chunks of output channels so that the converted copy stays small.
+_WEIGHT_BLOCK = 1 << 17
+
+
+def _float_epilogue(bias: np.ndarray | None, act_min: float, act_max: float) -> Any:
+    """In-place ``min(max(block + bias, act_min), act_max)`` on a finished (..., O) block of float32 sums:
+    the reference kernels' bias add and ActivationFunctionWithMinMax, applied while the block is cached."""
+    lo, hi = np.float32(act_min), np.float32(act_max)
+    b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
+
+    def finish(blk: np.ndarray) -> None:
+        if b is not None:
+            np.add(blk, b, out=blk)
+        np.maximum(blk, lo, out=blk)
+        np.minimum(blk, hi, out=blk)
+
+    return finish
+
+
+def _fast_weights(w2: np.ndarray, filter_offset: int, fr: FoldedRequant, mode: str, cs: slice = _ALL) -> np.ndarray:
+    """(O, K+1) float64 matrix of the fast GEMM for the channels ``cs`` of the (O, K) filter ``w2``: folded
+    ``[(w + filter_offset) * scale | const]``, checked ``[w + filter_offset | b']``. Exact: an integer below
+    2^9 times a 31-bit scale."""
+    w2 = w2[cs]
+    o, k = w2.shape
+    wt = np.empty((o, k + 1))
+    if mode == "folded" and not filter_offset:
+        np.multiply(w2, fr.scale[cs, None], out=wt[:, :k])
+    else:
+        np.add(w2, filter_offset, out=wt[:, :k], dtype=np.float64)
+        if mode == "folded":
+            wt[:, :k] *= fr.scale[cs, None]
+    wt[:, k] = fr.const[cs] if mode == "folded" else fr.folded_bias[cs]
+    return wt
+
+
 # ---------------------------------------------------------------------------------------------
 # Requantization shared by the quantized kernels
 
@@ -319,8 +418,12 @@ class _QuantConvBase(OpData):
     real_multiplier: np.ndarray
     #: Output dtype name.
     out_dtype: str
+    #: Constants of the exact float64 fast path (:mod:`refquant.ops.fastpath`), or None when it does not
+    #: apply (non-constant filter or bias, a bound that cannot be proven): :meth:`eval` then runs the
+    #: literal kernel (:meth:`eval_reference`).
+    fast: FoldedRequant | None = None
 
-    _not_params: ClassVar[frozenset[str]] = OpData._not_params | frozenset({"real_multiplier", "out_dtype"})
+    _not_params: ClassVar[frozenset[str]] = OpData._not_params | frozenset({"real_multiplier", "out_dtype", "fast"})
 
     # -- to implement
     def _raw_acc(self, inputs: list[np.ndarray | None]) -> np.ndarray:
@@ -352,16 +455,58 @@ class _QuantConvBase(OpData):
         return {"acc": acc}
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Accumulate, requantize per channel, add the output zero point, clamp."""
+        """Accumulate, requantize per channel, add the output zero point, clamp (fast path when prepared)."""
+        if self.fast is not None and FAST_PATHS:
+            return [self._eval_fast(inputs, self.fast.mode)]
+        return self.eval_reference(inputs)
+
+    def eval_reference(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The readable kernel: the integer accumulator, then the literal fixed-point requantization."""
         return [self._requantize(self.accumulators(inputs)["acc"])]
 
-    def _requantize(self, acc: np.ndarray) -> np.ndarray:
+    def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
+        """The blocked float64 kernel (``mode`` "folded" or "checked", see :mod:`refquant.ops.fastpath`)."""
+        raise NotImplementedError
+
+    def _finish_block(self, t: np.ndarray, out: np.ndarray, mode: str, cs: slice = _ALL) -> None:
+        """Requantize one block ``t`` (..., channels ``cs``) into ``out``: folded ``t = acc*scale + const``
+        already; checked ``t = acc`` (exact integers incl. the folded bias): the closed form when the block's
+        ``max |acc|`` is within the proven bound, else the literal requantization."""
+        fr = self.fast
+        assert fr is not None
+        if mode == "checked":
+            if t.size and max(-float(t.min()), float(t.max())) > fr.checked_limit:
+                acc = t.astype(np.int64)
+                if self.acc_bits == 32:
+                    acc = _wrap32_i64(acc)
+                out[...] = self._requantize(acc, cs)
+                return
+            np.multiply(t, fr.scale[cs], out=t)
+            np.add(t, fr.rounding_const[cs], out=t)
+        requant_tail(t, out, fr, cs)
+
+    def _finish_sums(self, s: np.ndarray, out: np.ndarray, mode: str, cs: slice = _ALL) -> None:
+        """Requantize a block of exact bias-free float32 sums ``s`` (channels ``cs``) into ``out``."""
+        fr = self.fast
+        assert fr is not None
+        t = np.empty(s.shape)
+        if mode == "folded":
+            np.multiply(s, fr.scale[cs], out=t)  # exact: |s| <= the static bound, see fastpath
+            np.add(t, fr.const[cs], out=t)
+            requant_tail(t, out, fr, cs)
+        else:
+            np.add(s, fr.folded_bias[cs], out=t, dtype=np.float64)
+            self._finish_block(t, out, "checked", cs)
+
+    def _requantize(self, acc: np.ndarray, cs: slice = _ALL) -> np.ndarray:
+        """The literal requantization of accumulators ``acc`` (..., channels ``cs``)."""
         if acc.size == 0:
             return np.zeros(acc.shape, np.dtype(self.out_dtype))
+        m, sh = self.multiplier[cs], self.shift[cs]
         if self.acc_bits == 64:
-            v = multiply_by_quantized_multiplier_int64(acc, self.multiplier, self.shift)
+            v = multiply_by_quantized_multiplier_int64(acc, m, sh)
         else:
-            v = multiply_by_quantized_multiplier(acc, self.multiplier, self.shift, self.rounding)  # type: ignore[arg-type]
+            v = multiply_by_quantized_multiplier(acc, m, sh, self.rounding)  # type: ignore[arg-type]
         v = _wrap32_i64(v.astype(np.int64) + self.output_offset)
         return np.clip(v, self.act_min, self.act_max).astype(np.dtype(self.out_dtype))
 
@@ -516,6 +661,104 @@ class ConvQuantData(_ConvGeometry, _QuantConvBase):
                 acc[b0:b1, y0:y1] = blk.reshape(b1 - b0, y1 - y0, ow, oc)
         return acc
 
+    def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
+        """Blocked im2col + BLAS (see :mod:`refquant.ops.fastpath`).
+
+        With ``fast.sums_fit_f32`` and a depth of at least ``_F32_MIN_DEPTH``, a float32 GEMM computes the
+        bias-free sums exactly and ``t = S*scale + const`` follows in float64; otherwise one float64 GEMM
+        with the scale folded into the filter and the constants in a bias row gives ``t`` directly.
+        Blocks of output rows keep the temporaries in cache; large filters go in chunks of channels.
+        """
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None and self.fast is not None
+        out_shape = self.output_shapes[0]
+        bsz, oh, ow, o = out_shape
+        out = np.empty(out_shape, np.dtype(self.out_dtype))
+        if out.size == 0:
+            return out
+        c = x.shape[3]
+        kh, kw = self.kernel_h, self.kernel_w
+        g = self.groups
+        ig, og = c // g, o // g
+        k = kh * kw * ig
+        w2 = w.reshape(o, k)
+        f32 = self.fast.sums_fit_f32 and k >= _F32_MIN_DEPTH
+        extra = 0 if f32 else 1  # the bias row / ones column of the float64 GEMM
+        pointwise = kh == kw == 1 and self.stride_h == self.stride_w == 1 and g == 1
+        if pointwise:
+            # 1x1 SAME/VALID padding is always 0: the input rows are the im2col matrix.
+            n = bsz * oh * ow
+            x2, o2 = x.reshape(n, c), out.reshape(n, o)
+        else:
+            eff_h = (kh - 1) * self.dilation_h + 1
+            eff_w = (kw - 1) * self.dilation_w + 1
+            hp = (oh - 1) * self.stride_h + eff_h
+            wp = (ow - 1) * self.stride_w + eff_w
+            xp = _padded_input(x, self.pad_h, self.pad_w, hp, wp, -self.input_offset)
+            windows = sliding_window_view(xp, (eff_h, eff_w), axis=(1, 2))  # (B, Hp', Wp', C, eff_h, eff_w)
+        oc = max(1, _WEIGHT_BLOCK // (k + 1)) if g == 1 else o  # output channels per filter chunk
+        per_output = max(k + extra, min(o, oc))  # float elements of the block buffers per output position
+        rows = rows_per_block(per_output if pointwise else ow * per_output)
+        if pointwise:
+            blocks = [(n0, min(n, n0 + rows)) for n0 in range(0, n, rows)]
+            nmax = min(rows, n)
+        else:
+            nb = max(1, min(bsz, rows // oh)) if rows >= oh else 1
+            rows = oh if rows >= oh else rows
+            blocks = [
+                (b0, min(bsz, b0 + nb), y0, min(oh, y0 + rows)) for b0 in range(0, bsz, nb) for y0 in range(0, oh, rows)
+            ]
+            nmax = nb * rows * ow
+        xb = np.empty((nmax, k + extra), np.float32 if f32 else np.float64)
+        if extra:
+            xb[:, k] = 1.0
+        for c0 in range(0, o, oc):
+            cs = slice(c0, min(o, c0 + oc))
+            if f32:
+                wt = np.add(w2[cs], self.filter_offset, dtype=np.float32)
+            else:
+                wt = _fast_weights(w2, self.filter_offset, self.fast, mode, cs)
+            for blk in blocks:
+                if pointwise:
+                    n0, n1 = blk
+                    m = n1 - n0
+                    np.copyto(xb[:m, :k], x2[n0:n1])
+                    dst = o2[n0:n1, cs]
+                    t = self._gemm(xb[:m], wt)
+                else:
+                    b0, b1, y0, y1 = blk
+                    m = (b1 - b0) * (y1 - y0) * ow
+                    win = windows[
+                        b0:b1,
+                        y0 * self.stride_h : (y1 - 1) * self.stride_h + 1 : self.stride_h,
+                        0 : (ow - 1) * self.stride_w + 1 : self.stride_w,
+                        :,
+                        :: self.dilation_h,
+                        :: self.dilation_w,
+                    ]  # (nb, rows, OW, C, KH, KW)
+                    dst = out[b0:b1, y0:y1, :, cs]
+                    if g == 1:
+                        cols = _reshape_view(xb[:m, :k], (b1 - b0, y1 - y0, ow, kh, kw, c))
+                        np.copyto(cols, win.transpose(0, 1, 2, 4, 5, 3))
+                        t = self._gemm(xb[:m], wt)
+                    else:
+                        t = np.empty((m, o), xb.dtype)
+                        for gi in range(g):
+                            cols = _reshape_view(xb[:m, :k], (b1 - b0, y1 - y0, ow, kh, kw, ig))
+                            np.copyto(cols, win[:, :, :, gi * ig : (gi + 1) * ig].transpose(0, 1, 2, 4, 5, 3))
+                            t[:, gi * og : (gi + 1) * og] = xb[:m] @ wt[gi * og : (gi + 1) * og].T
+                    t = t.reshape(dst.shape)
+                if f32:
+                    self._finish_sums(t, dst, mode, cs)
+                else:
+                    self._finish_block(t, dst, mode, cs)
+        return out
+
+    @staticmethod
+    def _gemm(xb: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """``xb @ wt.T`` through BLAS (its own function so that profiles show the BLAS time apart)."""
+        return xb @ wt.T
+
     def _element_terms(self, inputs: list[np.ndarray | None], element: tuple[int, ...]) -> tuple[list[Step], int]:
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None
@@ -555,7 +798,14 @@ class ConvFloatData(_ConvGeometry, OpData):
     act_min: float
     act_max: float
 
-    def _total(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+    def _total(self, inputs: list[np.ndarray | None], blocked: bool | None = None, epilogue: Any = None) -> np.ndarray:
+        """The float32 sums, each term added in (ky, kx, ic) order, out-of-image taps skipped.
+
+        The loops run over taps and input channels; each step is one multiply and one add over all
+        outputs that tap reaches. ``blocked`` (default: :data:`FAST_PATHS`) does the same steps block of
+        output rows by block, so that the running sums stay in the cache, with the filter transposed once
+        so that every step reads contiguous weights: the same operations on the same values.
+        """
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None
         x = np.asarray(x, np.float32)
@@ -568,26 +818,37 @@ class ConvFloatData(_ConvGeometry, OpData):
         if total.size == 0:
             return total.reshape(bsz, oh, ow, oc)
         _, h, wd, _ = x.shape
-        for ky in range(self.kernel_h):
-            y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
-            if y1 <= y0:
-                continue
-            for kx in range(self.kernel_w):
-                x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
-                if x1 <= x0:
+        if blocked is None:
+            blocked = FAST_PATHS
+        rows = rows_per_block(bsz * ow * oc) if blocked else oh
+        wt_all = np.ascontiguousarray(w.transpose(1, 2, 3, 0)).reshape(self.kernel_h, self.kernel_w, ig, g, og)
+        buf_all = np.empty((bsz, min(rows, oh), ow, g, og), np.float32)
+        for r0 in range(0, oh, rows):
+            r1 = min(oh, r0 + rows)
+            for ky in range(self.kernel_h):
+                y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
+                ya, yb = max(y0, r0), min(y1, r1)
+                if yb <= ya:
                     continue
-                xs = x[
-                    :,
-                    iy0 : iy0 + (y1 - y0 - 1) * self.stride_h + 1 : self.stride_h,
-                    ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
-                    :,
-                ].reshape(bsz, y1 - y0, x1 - x0, g, ig)
-                wt = w[:, ky, kx, :].reshape(g, og, ig)
-                tv = total[:, y0:y1, x0:x1]
-                buf = np.empty(tv.shape, np.float32)
-                for ic in range(ig):
-                    np.multiply(xs[..., ic : ic + 1], wt[:, :, ic], out=buf)
-                    np.add(tv, buf, out=tv)
+                iya = iy0 + (ya - y0) * self.stride_h
+                for kx in range(self.kernel_w):
+                    x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
+                    if x1 <= x0:
+                        continue
+                    xs = x[
+                        :,
+                        iya : iya + (yb - ya - 1) * self.stride_h + 1 : self.stride_h,
+                        ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
+                        :,
+                    ].reshape(bsz, yb - ya, x1 - x0, g, ig)
+                    tv = total[:, ya:yb, x0:x1]
+                    buf = buf_all[:, : yb - ya, : x1 - x0]
+                    wt = wt_all[ky, kx]
+                    for ic in range(ig):
+                        np.multiply(xs[..., ic : ic + 1], wt[ic], out=buf)
+                        np.add(tv, buf, out=tv)
+            if epilogue is not None:
+                epilogue(total[:, r0:r1].reshape(bsz, r1 - r0, ow, oc))
         return total.reshape(bsz, oh, ow, oc)
 
     def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
@@ -599,7 +860,10 @@ class ConvFloatData(_ConvGeometry, OpData):
         return {"acc": total}
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Sequential float32 convolution, + bias, clamp."""
+        """Sequential float32 convolution, + bias, clamp (fast path: bias and clamp per cached block)."""
+        bias = inputs[2] if len(inputs) > 2 else None
+        if FAST_PATHS:
+            return [self._total(inputs, epilogue=_float_epilogue(bias, self.act_min, self.act_max))]
         acc = self.accumulators(inputs)["acc"]
         lo, hi = np.float32(self.act_min), np.float32(self.act_max)
         return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
@@ -722,6 +986,9 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
         )
     _check_depth(ctx, kh * kw * ig)
     qs = _quant_setup(ctx, inp, filt, bias, out, o, acc_bits)
+    fast = _fast_setup(
+        ctx, inp, out, qs, acc_bits, ctx.rounding, filt.value.reshape(o, -1) if filt.value is not None else None, bias
+    )
     return ConvQuantData(
         output_shapes=(out_shape,),
         output_dtypes=(out.dtype,),
@@ -736,6 +1003,7 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
         rounding=ctx.rounding,
         real_multiplier=qs.real,
         out_dtype=out.dtype,
+        fast=fast,
         groups=groups,
         **geom,
     )
@@ -795,6 +1063,85 @@ class DepthwiseQuantData(_ConvGeometry, _QuantConvBase):
                 acc[:, y0:y1, x0:x1] += xs * wo[ky, kx]
         return acc.astype(np.int64) if self.acc_bits == 64 else acc
 
+    def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
+        """Blocked sum of shifted slices in float64, weights pre-scaled per channel (see fastpath).
+
+        Per block of output rows the zp-padded input is converted to float64 once, split into column
+        phases for strided convolutions so every tap reads a contiguous (OW, C) slab, and each tap is a
+        multiply by the (OW, O)-tiled tap weights and an add: long inner loops, no per-channel broadcast.
+        """
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None and self.fast is not None
+        fr = self.fast
+        out_shape = self.output_shapes[0]
+        bsz, oh, ow, o = out_shape
+        out = np.empty(out_shape, np.dtype(self.out_dtype))
+        if out.size == 0:
+            return out
+        _, h, wd, c = x.shape
+        kh, kw = self.kernel_h, self.kernel_w
+        sh, sw, dh, dw = self.stride_h, self.stride_w, self.dilation_h, self.dilation_w
+        dm = self.depth_multiplier
+        # float32 taps when the bias-free sums are provably exact in float32 (then t = S*scale + const in
+        # float64 at the end); else float64 taps pre-scaled per channel, starting from the constants.
+        f32 = fr.sums_fit_f32
+        dt = np.float32 if f32 else np.float64
+        taps = np.add(w[0], self.filter_offset, dtype=dt)  # (KH, KW, O)
+        if mode == "folded" and not f32:
+            taps *= fr.scale
+        tiled = np.empty((kh, kw, ow, o), dt)
+        tiled[...] = taps[:, :, None, :]
+        zp = -self.input_offset
+        wp = (ow - 1) * sw + (kw - 1) * dw + 1  # padded columns read
+        rows = rows_per_block(bsz * ow * o)
+        acc_buf = np.empty((bsz, min(rows, oh), ow, o), dt)
+        tmp_buf = np.empty_like(acc_buf)
+        for y0 in range(0, oh, rows):
+            y1 = min(oh, y0 + rows)
+            r = y1 - y0
+            pr0 = y0 * sh  # first padded row read
+            rin = (r - 1) * sh + (kh - 1) * dh + 1
+            i0 = max(0, self.pad_h - pr0)
+            i1 = min(rin, h + self.pad_h - pr0)
+            phases = []
+            for px in range(min(sw, wp)):
+                nq = -(-(wp - px) // sw)
+                ph = np.empty((bsz, rin, nq, c), dt)
+                q0 = min(nq, max(0, -(-(self.pad_w - px) // sw)))
+                q1 = max(q0, min(nq, -(-(wd + self.pad_w - px) // sw)))
+                if i0 > 0 or i1 < rin or q0 > 0 or q1 < nq or i1 <= i0:
+                    ph.fill(zp)
+                if i1 > i0 and q1 > q0:
+                    ix0 = px + sw * q0 - self.pad_w
+                    iy0 = pr0 + i0 - self.pad_h
+                    ph[:, i0:i1, q0:q1, :] = x[:, iy0 : iy0 + (i1 - i0), ix0 : ix0 + (q1 - q0 - 1) * sw + 1 : sw, :]
+                if dm > 1:
+                    ph = np.repeat(ph, dm, axis=3)
+                phases.append(ph)
+            acc = acc_buf[:, :r]
+            tmp = tmp_buf[:, :r]
+            first = not (mode == "folded" and not f32)
+            if not first:
+                acc[...] = fr.const
+            for ky in range(kh):
+                for kx in range(kw):
+                    px, q = (kx * dw) % sw, (kx * dw) // sw
+                    src = phases[px][:, ky * dh : ky * dh + (r - 1) * sh + 1 : sh, q : q + ow, :]
+                    if first:
+                        np.multiply(src, tiled[ky, kx], out=acc)
+                        first = False
+                    else:
+                        np.multiply(src, tiled[ky, kx], out=tmp)
+                        np.add(acc, tmp, out=acc)
+            if f32:
+                self._finish_sums(acc, out[:, y0:y1], mode)
+            elif mode == "folded":
+                self._finish_block(acc, out[:, y0:y1], mode)
+            else:
+                acc += fr.folded_bias
+                self._finish_block(acc, out[:, y0:y1], mode)
+        return out
+
     def _element_terms(self, inputs: list[np.ndarray | None], element: tuple[int, ...]) -> tuple[list[Step], int]:
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None
@@ -828,7 +1175,10 @@ class DepthwiseFloatData(_ConvGeometry, OpData):
     act_min: float
     act_max: float
 
-    def _total(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+    def _total(self, inputs: list[np.ndarray | None], blocked: bool | None = None, epilogue: Any = None) -> np.ndarray:
+        """float32 sums over the in-image taps in (ky, kx) order; ``blocked`` (default :data:`FAST_PATHS`)
+        runs the same multiply/add steps block of output rows by block (the sums stay in the cache), then
+        ``epilogue`` on each finished block."""
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None
         out_shape = self.output_shapes[0]
@@ -841,22 +1191,34 @@ class DepthwiseFloatData(_ConvGeometry, OpData):
             x = np.repeat(x, self.depth_multiplier, axis=3)
         w = np.asarray(w, np.float32)
         _, h, wd, _ = x.shape
-        for ky in range(self.kernel_h):
-            y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
-            if y1 <= y0:
-                continue
-            for kx in range(self.kernel_w):
-                x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
-                if x1 <= x0:
+        if blocked is None:
+            blocked = FAST_PATHS
+        rows = rows_per_block(bsz * ow * oc) if blocked else oh
+        buf_all = np.empty((bsz, min(rows, oh), ow, oc), np.float32)
+        for r0 in range(0, oh, rows):
+            r1 = min(oh, r0 + rows)
+            for ky in range(self.kernel_h):
+                y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
+                ya, yb = max(y0, r0), min(y1, r1)
+                if yb <= ya:
                     continue
-                xs = x[
-                    :,
-                    iy0 : iy0 + (y1 - y0 - 1) * self.stride_h + 1 : self.stride_h,
-                    ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
-                    :,
-                ]
-                tv = total[:, y0:y1, x0:x1]
-                np.add(tv, xs * w[0, ky, kx], out=tv)
+                iya = iy0 + (ya - y0) * self.stride_h
+                for kx in range(self.kernel_w):
+                    x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
+                    if x1 <= x0:
+                        continue
+                    xs = x[
+                        :,
+                        iya : iya + (yb - ya - 1) * self.stride_h + 1 : self.stride_h,
+                        ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
+                        :,
+                    ]
+                    tv = total[:, ya:yb, x0:x1]
+                    buf = buf_all[:, : yb - ya, : x1 - x0]
+                    np.multiply(xs, w[0, ky, kx], out=buf)
+                    np.add(tv, buf, out=tv)
+            if epilogue is not None:
+                epilogue(total[:, r0:r1])
         return total
 
     def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
@@ -870,7 +1232,12 @@ class DepthwiseFloatData(_ConvGeometry, OpData):
         return {"acc": total}
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Sequential float32 depthwise convolution, + bias, clamp."""
+        """Sequential float32 depthwise convolution, + bias (0.0f without one), clamp."""
+        if FAST_PATHS:
+            bias = inputs[2] if len(inputs) > 2 else None
+            if bias is None:
+                bias = np.zeros(self.output_shapes[0][3], np.float32)
+            return [self._total(inputs, epilogue=_float_epilogue(bias, self.act_min, self.act_max))]
         acc = self.accumulators(inputs)["acc"]
         lo, hi = np.float32(self.act_min), np.float32(self.act_max)
         return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
@@ -981,6 +1348,10 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
     qs = _quant_setup(ctx, inp, filt, bias, out, o, acc_bits)
     # uint8 uses DepthwiseConvRound<kAwayFromZero>, which is the double-rounding MBQM in both builds.
     rounding = "double" if inp.dtype == "uint8" else ctx.rounding
+    wvals = None
+    if filt.value is not None:
+        wvals = filt.value.reshape(-1, o).T  # (O, KH*KW)
+    fast = _fast_setup(ctx, inp, out, qs, acc_bits, rounding, wvals, bias)
     return DepthwiseQuantData(
         output_shapes=(out_shape,),
         output_dtypes=(out.dtype,),
@@ -995,6 +1366,7 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
         rounding=rounding,
         real_multiplier=qs.real,
         out_dtype=out.dtype,
+        fast=fast,
         depth_multiplier=dm,
         **geom,
     )

@@ -37,6 +37,7 @@ Each prepared op has an ``eval`` and a ``trace`` (the arithmetic steps of one ou
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,7 @@ from ..quantization import (
     quantize_multiplier_smaller_than_one_exp,
 )
 from .base import OpContext, OpData, Step, TensorInfo, broadcast_shape
+from .fastpath import mbqm_scalar_inplace
 from .lut import checked_log2
 
 __all__ = [
@@ -73,6 +75,9 @@ __all__ = [
     "MAX_BROADCAST_RANK",
     "element_inputs",
 ]
+
+#: Use the table / closed-form fast paths (tests switch this off to compare with the readable kernels).
+FAST_PATHS = True
 
 #: LiteRT's BroadcastBinaryOpSimple handles up to 8 dimensions (TFLITE_CHECK: abort above).
 MAX_BROADCAST_RANK = 8
@@ -280,6 +285,55 @@ class AddSubQuantized(_Staged, OpData):
     act_max: int = 0
     #: MultiplyByQuantizedMultiplier rounding variant ("double" or "single").
     rounding: str = "double"
+    #: 8-bit inputs: the output for every input pair, ``lut[u1 << 8 | u2]`` with ``u = x.view(uint8)``,
+    #: computed once in prepare by :meth:`_stages` (so it is the readable kernel's result by construction).
+    lut: np.ndarray | None = field(default=None, repr=False)
+
+    _not_params = OpData._not_params | frozenset({"lut"})
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """8-bit: one table lookup per element; int16: the closed-form MBQM in place (same integers as the
+        readable :meth:`_stages`, which trace uses and :meth:`eval_reference` runs)."""
+        if not FAST_PATHS:
+            return self.eval_reference(inputs)
+        x1, x2 = np.asarray(inputs[0]), np.asarray(inputs[1])
+        shape = self.output_shapes[0]
+        if self.lut is not None:
+            idx = np.left_shift(x1.view(np.uint8), 8, dtype=np.uint16)
+            idx = np.bitwise_or(idx, x2.view(np.uint8), dtype=np.uint16)
+            out = np.take(self.lut, idx)
+        elif x1.dtype == np.int16 and all(
+            0 <= m < 2**31 and -31 <= e <= 0
+            for m, e in (
+                (self.input1_multiplier, self.input1_shift),
+                (self.input2_multiplier, self.input2_shift),
+                (self.output_multiplier, self.output_shift),
+            )
+        ):
+            ls, rnd = self.left_shift, self.rounding
+            a = x1.astype(np.int64)  # an array even for 0-d inputs, so that the in-place steps apply
+            a += self.input1_offset
+            a <<= ls  # |(x + offset) << 15| < 2^31
+            mbqm_scalar_inplace(a, self.input1_multiplier, self.input1_shift, rnd)
+            b = x2.astype(np.int64)
+            b += self.input2_offset
+            b <<= ls
+            mbqm_scalar_inplace(b, self.input2_multiplier, self.input2_shift, rnd)
+            raw = np.asarray(a + b if self.sign > 0 else a - b, dtype=np.int64)
+            raw += 2**31  # wrap to int32 (as the C int32 sum does)
+            raw &= 0xFFFFFFFF
+            raw -= 2**31
+            mbqm_scalar_inplace(raw, self.output_multiplier, self.output_shift, rnd)
+            raw += self.output_offset
+            np.clip(raw, self.act_min, self.act_max, out=raw)
+            out = raw.astype(self.output_dtypes[0])
+        else:
+            return self.eval_reference(inputs)
+        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
+
+    def eval_reference(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The readable kernel (:meth:`_stages`)."""
+        return _Staged.eval(self, inputs)
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         x1 = np.asarray(inputs[0]).astype(np.int64)
@@ -474,7 +528,7 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
             o,
         )
     mo, eo = _qm_stoe(ctx, r_out, f"{name} output multiplier 2*max(s1,s2)/(2^{ls}*s_out)", o)
-    return AddSubQuantized(
+    data = AddSubQuantized(
         output_shapes=(shape,),
         output_dtypes=(o.dtype,),
         sign=sign,
@@ -492,6 +546,14 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
         act_max=act_max,
         rounding=ctx.rounding,
     )
+    if a.dtype in ("int8", "uint8"):
+        # All 65536 input pairs through the readable stages: the fast eval is then one lookup.
+        vals = np.arange(256, dtype=np.uint8).view(np.dtype(a.dtype))
+        lut = np.asarray(data._stages([vals[:, None], vals[None, :]])[-1][1]).reshape(-1)
+        lut = lut.astype(np.dtype(o.dtype))
+        lut.flags.writeable = False
+        data = dataclasses.replace(data, lut=lut)
+    return data
 
 
 def prepare_add(ctx: OpContext) -> OpData:

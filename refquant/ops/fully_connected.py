@@ -21,7 +21,7 @@ used by BATCH_MATMUL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from ..quantization import (
     quantize_multiplier_array,
 )
 from .base import OpContext, OpData, Step, TensorInfo
+from .fastpath import exact_matmul_blocked
 
 __all__ = [
     "FullyConnectedQuantData",
@@ -51,6 +52,15 @@ __all__ = [
 FC_ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6")
 #: Largest integer every partial sum of a float64 dot product must stay below to be exact.
 _F64_EXACT = 2**53
+#: Use the blocked exact float32/float64 products (tests switch this off to compare with the readable path).
+FAST_PATHS = True
+#: Products per block of the blocked sequential float32 matmul (256 KiB, stays in the L2 cache).
+_SEQ_BLOCK = 1 << 16
+
+
+def _type_range(dtype: np.dtype) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,22 +88,54 @@ def exact_matmul(a: np.ndarray, b: np.ndarray, use_float64: bool) -> np.ndarray:
     return np.matmul(a.astype(np.int64, copy=False), b.astype(np.int64, copy=False))
 
 
-def sequential_matmul_f32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def sequential_matmul_f32(a: np.ndarray, b: np.ndarray, blocked: bool | None = None) -> np.ndarray:
     """float32 ``a @ b`` summed term by term in ``k`` order, as the reference float kernels do.
 
     ``total = 0.0f; for k: total += a[..., i, k] * b[..., k, j]`` with the product rounded to float32
-    before the add (no FMA, no pairwise summation). Vectorized over all output elements; the Python loop
-    runs over the depth ``k`` only.
+    before the add (no FMA, no pairwise summation). The readable form (``blocked=False``) loops over the
+    depth ``k`` with whole (..., M, N) arrays. The blocked form (default: :data:`FAST_PATHS`) makes, per
+    cache-sized block, all products ``P[i, k, j]`` (C order) in one multiply and sums them with
+    ``np.add.reduce(P, axis=1, initial=0)``. NumPy sums pairwise only along the innermost (contiguous) loop
+    of a reduction; here the innermost axis is ``j`` (at least 2 long, else the loop form is used), so each
+    step adds ``P[:, k, :]`` to the running (i, j) sums for k = 0, 1, ... in order: the same float32 adds
+    as the loop, starting from +0.0 as C does. (``np.add.accumulate`` is sequential by definition but
+    walks each (i, j) separately, several times slower.) The tests check both forms bit for bit on random
+    data with signed zeros, inf and NaN, for every block shape.
     """
     a = np.asarray(a, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
     shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
-    total = np.zeros(shape, dtype=np.float32)
-    prod = np.empty(shape, dtype=np.float32)
-    for k in range(a.shape[-1]):
-        np.multiply(a[..., :, k : k + 1], b[..., k : k + 1, :], out=prod)
-        np.add(total, prod, out=total)
-    return total
+    if blocked is None:
+        blocked = FAST_PATHS
+    k_depth = a.shape[-1]
+    if not blocked or k_depth == 0 or 0 in shape or shape[-1] < 2:
+        total = np.zeros(shape, dtype=np.float32)
+        prod = np.empty(shape, dtype=np.float32)
+        for k in range(k_depth):
+            np.multiply(a[..., :, k : k + 1], b[..., k : k + 1, :], out=prod)
+            np.add(total, prod, out=total)
+        return total
+    out = np.empty(shape, dtype=np.float32)
+    ab = np.broadcast_to(a, shape[:-2] + a.shape[-2:])
+    bb = np.broadcast_to(b, shape[:-2] + b.shape[-2:])
+    m, n = shape[-2], shape[-1]
+    nb = max(2, min(n, _SEQ_BLOCK // k_depth))  # >= 2: the innermost loop must run over j, not k
+    mb = max(1, min(m, _SEQ_BLOCK // (k_depth * nb)))
+    pbuf = np.empty((mb, k_depth, nb), np.float32)
+    zero = np.float32(0)
+    for idx in np.ndindex(*shape[:-2]):
+        a2, o2 = ab[idx], out[idx]
+        b2 = np.ascontiguousarray(bb[idx])  # (K, N): contiguous rows for the products
+        for n0 in range(0, n, nb):
+            n1 = min(n, n0 + nb)
+            for m0 in range(0, m, mb):
+                m1 = min(m, m0 + mb)
+                if n1 - n0 < 2:  # a last block of one column: back off by one so j stays innermost
+                    n0 = n1 - 2
+                p = pbuf[: m1 - m0, :, : n1 - n0]
+                np.multiply(a2[m0:m1, :, None], b2[None, :, n0:n1], out=p)
+                np.add.reduce(p, axis=1, out=o2[m0:m1, n0:n1], initial=zero)
+    return out
 
 
 def wrap_int32_i64(v: np.ndarray) -> np.ndarray:
@@ -193,7 +235,35 @@ class FullyConnectedQuantData(OpData):
         return np.clip(wrap_int32_i64(v + self.output_offset), self.act_min, self.act_max)
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Integer FC: exact accumulators, float64 (or MBQM64) requant, zero point, clamp."""
+        """Integer FC: exact accumulators, float64 (or MBQM64) requant, zero point, clamp.
+
+        The accumulators come from :func:`~refquant.ops.fastpath.exact_matmul_blocked` (float32 BLAS in
+        provably exact K chunks, the filter converted block by block) when its bound holds; the result is
+        the same integers as :meth:`accumulators` (the readable path, :meth:`eval_reference`).
+        """
+        out_dtype = np.dtype(self.output_dtypes[0])
+        if self.zero_depth:
+            return [np.zeros(self.output_shapes[0], out_dtype)]
+        if not FAST_PATHS:
+            return self.eval_reference(inputs)
+        x = np.asarray(inputs[0]).reshape(-1)[: self.batches * self.depth].reshape(self.batches, self.depth)
+        w = np.asarray(inputs[1]).reshape(self.units, self.depth)
+        x_bound = max(abs(int(v) + self.input_offset) for v in _type_range(x.dtype))
+        w_bound = max(abs(int(v) + self.filter_offset) for v in _type_range(w.dtype))
+        prod = exact_matmul_blocked(x, w, self.input_offset, self.filter_offset, x_bound, w_bound)
+        if prod is None:
+            return self.eval_reference(inputs)
+        acc = prod.astype(np.int64)
+        bias = inputs[2] if len(inputs) > 2 else None
+        if bias is not None:
+            acc += np.asarray(bias).reshape(-1).astype(np.int64)
+        if self.acc_dtype == "int32":
+            acc = wrap_int32_i64(acc)
+        out = self._requantize(acc)
+        return [out.astype(out_dtype).reshape(self.output_shapes[0])]
+
+    def eval_reference(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The readable kernel: :meth:`accumulators` (exact int64 or float64 matmul), then the requant."""
         out_dtype = np.dtype(self.output_dtypes[0])
         if self.zero_depth:
             return [np.zeros(self.output_shapes[0], out_dtype)]
@@ -275,6 +345,11 @@ class FullyConnectedFloatData(OpData):
     act_max: float = float(np.finfo(np.float32).max)
     #: Filter dim 1 is 0: LiteRT writes zeros to the whole output.
     zero_depth: bool = False
+    #: The constant filter transposed to a contiguous float32 [D, U] (computed once in prepare, so that the
+    #: sequential products read contiguous rows), or None when the filter is not constant.
+    filter_t: np.ndarray | None = field(default=None, repr=False)
+
+    _not_params = OpData._not_params | frozenset({"filter_t"})
 
     def _operands(self, inputs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(inputs[0], np.float32).reshape(-1)[: self.batches * self.depth]
@@ -285,6 +360,8 @@ class FullyConnectedFloatData(OpData):
         if self.zero_depth:
             return {"acc": np.zeros((self.batches, self.units), np.float32)}
         x, w = self._operands(inputs)
+        if self.filter_t is not None and FAST_PATHS:
+            return {"acc": sequential_matmul_f32(x, self.filter_t)}
         return {"acc": sequential_matmul_f32(x, w.T)}
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -632,6 +709,10 @@ def prepare_fully_connected(ctx: OpContext) -> OpData:
         if bias is not None:
             ctx.check_dtype(bias, ("float32",), "bias")
         lo, hi = calculate_activation_range_float(act)
+        filter_t = None
+        if w.value is not None and depth != 0:
+            filter_t = np.ascontiguousarray(np.asarray(w.value, np.float32).reshape(units, depth).T)
+            filter_t.flags.writeable = False
         return FullyConnectedFloatData(
             output_shapes=(out_shape,),
             output_dtypes=("float32",),
@@ -641,6 +722,7 @@ def prepare_fully_connected(ctx: OpContext) -> OpData:
             act_min=float(lo),
             act_max=float(hi),
             zero_depth=depth == 0,
+            filter_t=filter_t,
         )
 
     for t, role in ((x, "input"), (y, "output")):

@@ -3,6 +3,7 @@ the fast paths against the literal per-element trace path, and deterministic edg
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -492,6 +493,214 @@ def test_im2col_row_blocks_match_single_block(monkeypatch):
         monkeypatch.setattr(convmod, "_IM2COL_BLOCK", block)
         blocks = run_refquant(model, [x]).values[3]
         np.testing.assert_array_equal(full, blocks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast float64 paths (refquant.ops.fastpath) == the readable kernel (eval_reference)
+
+
+def _assert_fast_equals_reference(data, inputs):
+    """Every fast mode that applies gives the readable kernel's output; returns the prepared FoldedRequant."""
+    ref = data.eval_reference(inputs)[0]
+    np.testing.assert_array_equal(data.eval(inputs)[0], ref)
+    fr = getattr(data, "fast", None)
+    if fr is None:
+        return None
+    modes = {fr.mode, "checked"}  # "folded" only where prepare proved it exact
+    for mode in modes:
+        got = data._eval_fast(inputs, mode)
+        assert got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref, err_msg=f"mode {mode}")
+    # checked mode with every block falling back to the literal requantization
+    fallback = dataclasses.replace(data, fast=dataclasses.replace(fr, checked_limit=-1.0))
+    np.testing.assert_array_equal(fallback._eval_fast(inputs, "checked"), ref)
+    return fr
+
+
+@settings()
+@given(
+    st.sampled_from(["int8", "int16", "int16-int32-bias", "uint8"]),
+    st.sampled_from(["conv", "dw"]),
+    st.sampled_from(["double", "single"]),
+    st.data(),
+)
+def test_fast_paths_equal_reference(dt, kind, rounding, data):
+    if dt == "int16-int32-bias":
+        model, x = data.draw(conv_case("int16", int32_bias=True))
+    else:
+        strat = {"conv": conv_case, "dw": dw_case}[kind]
+        model, x = data.draw(strat(dt, per_channel=dt != "uint8"))
+    try:
+        opdata, inputs, _ = _op_and_inputs(model, x, rounding)
+    except RefquantError:
+        return
+    _assert_fast_equals_reference(opdata, inputs)
+
+
+@settings()
+@given(
+    dt=st.sampled_from(["int8", "uint8", "int16"]),
+    rounding=st.sampled_from(["double", "single"]),
+    seed=st.integers(0, 2**32 - 1),
+    k=st.sampled_from([1, 1, 3]),
+    c=st.integers(11, 90),
+    o=st.integers(1, 40),
+    stride=st.integers(1, 2),
+    act=st.sampled_from(ACTS),
+    big_bias=st.booleans(),
+)
+def test_fast_paths_deep_convolutions(dt, rounding, seed, k, c, o, stride, act, big_bias):
+    """Depths of 32 and more take the float32 GEMM (exact bias-free sums, then float64 requantization)."""
+    rng = np.random.default_rng(seed)
+    x = _input(rng, dt, (int(rng.integers(1, 3)), int(rng.integers(1, 7)), int(rng.integers(1, 7)), c))
+    w = _weights(rng, dt, (o, k, k, c))
+    s_in, s_w, zp_in, zp_out, s_out = _quant_params(rng, dt, o, k * k * c, dt != "uint8")
+    kwargs = dict(s_in=s_in, s_w=s_w, zp_in=zp_in, zp_out=zp_out, s_out=s_out)
+    if dt == "uint8":
+        kwargs["zp_w"] = int(rng.integers(0, 256))
+    bias = _bias(rng, dt, o)
+    if big_bias:
+        bias = rng.integers(-(2**24), 2**24, o).astype(bias.dtype)
+    model = _conv_model(
+        "CONV_2D", x.shape, w, bias, dt=dt, padding="SAME", stride_h=stride, stride_w=stride,
+        dilation_h_factor=1, dilation_w_factor=1, fused_activation_function=act, **kwargs,
+    )  # fmt: skip
+    opdata, inputs, _ = _op_and_inputs(model, x, rounding)
+    _assert_fast_equals_reference(opdata, inputs)
+
+
+@pytest.mark.parametrize("op", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("zp_out", [-128, -5, 0, 90])
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_fast_path_rounding_ties(op, act, zp_out, rounding):
+    """Power-of-two multipliers make every rounding tie appear: floor(t) with the y < 0 correction (double
+    rounding), the skipped correction under a ReLU clamp, and clamping at both ends, all in folded mode."""
+    rng = np.random.default_rng(zp_out + 128 + 1000 * ACTS.index(act))
+    c = 4
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16, 1).repeat(c, axis=3)
+    w_shape = (c, 1, 1, c) if op == "CONV_2D" else (1, 1, 1, c)
+    w = rng.integers(-3, 4, w_shape).astype(np.int8)
+    w[..., 0] = 1
+    # effective multipliers 2^-1 .. 2^-4 per channel: r = 1..4, ties at every multiple of 2^(r-1)
+    s_w = np.float32(0.5) ** np.arange(1, c + 1, dtype=np.float32)
+    model = _conv_model(
+        op, x.shape, w, rng.integers(-40, 40, c).astype(np.int32), s_in=1.0, s_w=s_w, s_out=1.0, zp_in=3,
+        zp_out=zp_out, padding="SAME", stride_h=1, stride_w=1, dilation_h_factor=1, dilation_w_factor=1,
+        fused_activation_function=act,
+    )  # fmt: skip
+    opdata, inputs, _ = _op_and_inputs(model, x, rounding)
+    fr = _assert_fast_equals_reference(opdata, inputs)
+    assert fr is not None and fr.mode == "folded"
+    assert (fr.neg_fix is not None) == (rounding == "double" and opdata.act_min < zp_out)
+
+
+@pytest.mark.parametrize("op", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+def test_fast_path_checked_mode_for_large_bounds(op):
+    """A filter whose static bound exceeds the folded limit runs in checked mode; still exact."""
+    rng = np.random.default_rng(7)
+    c, k = (48, 3) if op == "CONV_2D" else (8, 5)
+    x = _rand_int(rng, "int8", (1, 6, 6, c))
+    w = _rand_int(rng, "int8", (4, k, k, c) if op == "CONV_2D" else (1, k, k, c), 120, 127)
+    o = w.shape[0] if op == "CONV_2D" else c
+    model = _conv_model(
+        op, x.shape, w, rng.integers(-9, 9, o).astype(np.int32), s_in=0.5, s_w=_scales(rng, o, True),
+        s_out=np.float32(1e-4 if op == "CONV_2D" else 3e-4), zp_in=-128, zp_out=4,
+        padding="SAME", stride_h=1, stride_w=1, dilation_h_factor=1, dilation_w_factor=1,
+    )  # fmt: skip
+    opdata, inputs, _ = _op_and_inputs(model, x)
+    fr = _assert_fast_equals_reference(opdata, inputs)
+    assert fr is not None
+    if op == "CONV_2D":
+        assert fr.mode == "checked"
+
+
+@pytest.mark.parametrize("block", [1, 5, 300])
+@pytest.mark.parametrize("weight_block", [1, 7, 1 << 17])
+def test_fast_path_blocks(monkeypatch, block, weight_block):
+    """Row blocks, output-channel chunks, strided (phase-split) depthwise and grouped convolutions."""
+    from refquant.ops import conv as convmod
+    from refquant.ops import fastpath
+
+    monkeypatch.setattr(fastpath, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(convmod, "_WEIGHT_BLOCK", weight_block)
+    rng = np.random.default_rng(block + weight_block)
+    cases = [
+        ("CONV_2D", (2, 7, 9, 6), (5, 1, 1, 6), dict(stride_h=1, stride_w=1)),
+        ("CONV_2D", (2, 9, 8, 6), (4, 3, 3, 3), dict(stride_h=2, stride_w=1)),  # 2 groups
+        ("CONV_2D", (1, 9, 8, 3), (4, 1, 1, 3), dict(stride_h=2, stride_w=2)),
+        ("CONV_2D", (2, 5, 4, 6), (4, 1, 1, 3), dict(stride_h=1, stride_w=1)),  # grouped pointwise
+        ("CONV_2D", (1, 6, 5, 40), (3, 1, 1, 40), dict(stride_h=1, stride_w=1)),  # float32 GEMM (depth >= 32)
+        ("CONV_2D", (1, 6, 5, 8), (3, 3, 3, 8), dict(stride_h=1, stride_w=2)),  # float32 im2col GEMM
+        ("DEPTHWISE_CONV_2D", (2, 9, 11, 3), (1, 3, 3, 6), dict(stride_h=2, stride_w=2)),
+        ("DEPTHWISE_CONV_2D", (1, 10, 7, 4), (1, 3, 2, 4), dict(stride_h=1, stride_w=3, dilation_w_factor=2)),
+    ]
+    for op, xs, ws, opts in cases:
+        o = ws[0] if op == "CONV_2D" else ws[3]
+        model = _conv_model(
+            op, xs, _rand_int(rng, "int8", ws), rng.integers(-999, 999, o).astype(np.int32),
+            s_w=_scales(rng, o, True), s_out=np.float32(0.01), zp_in=-7, zp_out=3,
+            **{"padding": "SAME", "dilation_h_factor": 1, "dilation_w_factor": 1, **opts},
+        )  # fmt: skip
+        opdata, inputs, _ = _op_and_inputs(model, _rand_int(rng, "int8", xs))
+        assert _assert_fast_equals_reference(opdata, inputs) is not None
+
+
+@settings()
+@given(kind=st.sampled_from(["conv", "dw"]), block=st.sampled_from([1, 7, 64, 1 << 16]), data=st.data())
+def test_float_blocked_sums_equal_unblocked(kind, block, data):
+    """The blocked float32 kernels do the same float32 steps as the unblocked readable loops (bit for bit,
+    signed zeros, inf and NaN included)."""
+    from refquant.ops import fastpath
+
+    strat = {"conv": conv_case, "dw": dw_case}[kind]
+    model, x = data.draw(strat("float32"))
+    if data.draw(st.booleans()):
+        x = x.copy()
+        x.reshape(-1)[:: max(1, x.size // 5)] = data.draw(st.sampled_from([np.inf, -np.inf, np.nan, -0.0, 0.0]))
+    try:
+        opdata, inputs, _ = _op_and_inputs(model, x)
+    except RefquantError:
+        return
+    old = fastpath.BLOCK_ELEMENTS
+    try:
+        fastpath.BLOCK_ELEMENTS = block
+        with np.errstate(all="ignore"):
+            fast = opdata._total(inputs, blocked=True)
+            ref = opdata._total(inputs, blocked=False)
+    finally:
+        fastpath.BLOCK_ELEMENTS = old
+    _assert_same_floats(fast, ref)
+
+
+def _assert_same_floats(a, b):
+    """Equal values, equal signs of zeros; NaN equal to any NaN (its sign and payload depend on which
+    operand the hardware propagates, which LiteRT does not fix either)."""
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b))
+    np.testing.assert_array_equal(np.where(nan, 0, a).view(np.int32), np.where(nan, 0, b).view(np.int32))
+
+
+def test_fast_path_not_used_without_constant_filter():
+    from refquant.ops.fastpath import prepare_folded_requant
+
+    assert (
+        prepare_folded_requant(
+            multiplier=np.array([2**30]),
+            shift=np.array([-1]),
+            kind="double",
+            weights=None,
+            bias=None,
+            input_offset=0,
+            filter_offset=0,
+            x_max_abs=128,
+            output_offset=0,
+            act_min=-128,
+            act_max=127,
+            out_dtype="int8",
+        )  # fmt: skip
+        is None
+    )
 
 
 def test_trace_steps_conv_int8():

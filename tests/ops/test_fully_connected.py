@@ -631,3 +631,94 @@ def test_fc_int64_fallback_matches_float64_path():
     assert data.float64_exact
     slow = dataclasses.replace(data, float64_exact=False)
     assert np.array_equal(slow.eval([x, w, bias.astype(np.int32)])[0], tr.values[3])
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast path (blocked exact float32/float64 products) == the readable kernel
+
+
+FAST_KINDS = [
+    ("int8", "int8", "int8"),
+    ("uint8", "uint8", "uint8"),
+    ("uint8", "uint8", "int16"),
+    ("int16", "int8", "int16"),
+    ("int16", "int16", "int16"),
+]
+
+
+def _fast_and_reference(c, in_dt, w_dt, out_dt, bias_dt="int32"):
+    m = _model(
+        c["x"].shape, c["w"], in_dt=in_dt, w_dt=w_dt, out_dt=out_dt, s_in=c["s_in"], zp_in=c["zp_in"],
+        s_w=c["s_w"], zp_w=c["zp_w"], s_out=c["s_out"], zp_out=c["zp_out"],
+        bias=None if c["bias"] is None else c["bias"].astype(bias_dt), bias_dt=bias_dt,
+        keep_num_dims=c["keep"], fused_activation_function=c["act"],
+    )  # fmt: skip
+    try:
+        tr = run_refquant(m, [c["x"]])
+    except RefquantError:
+        return
+    op = tr.model.subgraphs[0].operators[0]
+    data = tr.op_data[0]
+    inputs = [tr.values[i] if i >= 0 else None for i in op.inputs]
+    np.testing.assert_array_equal(tr.values[op.outputs[0]], data.eval_reference(inputs)[0])
+
+
+@settings()
+@given(kind=st.sampled_from(FAST_KINDS), data=st.data())
+def test_fast_eval_equals_reference(kind, data):
+    in_dt, w_dt, out_dt = kind
+    c = data.draw(fc_case(in_dt, w_dt, out_dt, per_channel_ok=in_dt != "uint8"))
+    _fast_and_reference(c, in_dt, w_dt, out_dt, "int64" if in_dt == "int16" else "int32")
+
+
+@pytest.mark.parametrize("depth", [300, 1100, 2500])
+@pytest.mark.parametrize("kind", [("int8", "int8", "int8"), ("uint8", "uint8", "uint8"), ("int16", "int8", "int16")])
+def test_fast_eval_depth_chunks_and_row_blocks(monkeypatch, depth, kind):
+    """K split into exact float32 chunks (int8: 2^24 // 2^16 = 256 terms with zero points), filter rows
+    converted in blocks, extreme operands: still the readable kernel's integers."""
+    from refquant.ops import fastpath
+
+    monkeypatch.setattr(fastpath, "_CONVERT_BLOCK", 1000)
+    in_dt, w_dt, out_dt = kind
+    rng = np.random.default_rng(depth)
+    lo_x, hi_x = INFO[in_dt].min, INFO[in_dt].max
+    x = np.where(rng.random((3, depth)) < 0.5, lo_x, hi_x).astype(in_dt)  # worst-case magnitudes
+    w = _rand_int(rng, w_dt, (5, depth))
+    sym = in_dt == "int16"
+    c = dict(
+        x=x, w=w, s_in=0.02, zp_in=0 if sym else int(rng.integers(-100, 100)) + (128 if in_dt == "uint8" else 0),
+        s_w=np.float32(0.01), zp_w=0 if w_dt != "uint8" else 77, s_out=float(0.02 * 0.01 * depth * 40),
+        zp_out=0 if out_dt == "int16" else 3, bias=rng.integers(-(2**20), 2**20, 5), keep=False, act="NONE",
+    )  # fmt: skip
+    _fast_and_reference(c, in_dt, w_dt, out_dt, "int64" if sym else "int32")
+
+
+@settings()
+@given(
+    m=st.integers(0, 5), k=st.integers(0, 70), n=st.integers(0, 9), batch=st.sampled_from([(), (2,), (3, 1)]),
+    block=st.sampled_from([1, 5, 100, 1 << 16]), special=st.booleans(), seed=st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_sequential_matmul_f32_blocked_equals_loop(m, k, n, batch, block, special, seed):
+    """The blocked products + ``np.add.reduce(axis=1, initial=0)`` add the same float32 terms in the same
+    order as the readable loop over k: bit-identical, signed zeros, inf and NaN included."""
+    from refquant.ops import fully_connected as fc
+
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(batch + (m, k)) * np.exp(rng.normal(0, 4, batch + (m, k)))).astype(np.float32)
+    b = (rng.standard_normal((k, n)) * np.exp(rng.normal(0, 4, (k, n)))).astype(np.float32)
+    if special and a.size and b.size:
+        a.reshape(-1)[rng.integers(0, a.size, 3)] = [np.inf, -0.0, np.nan]
+        b.reshape(-1)[rng.integers(0, b.size, 2)] = [-0.0, -np.inf]
+        b[:, :1] = -0.0  # a column of -0.0 products: C's 0.0f + (-0.0f) gives +0.0
+    old = fc._SEQ_BLOCK
+    try:
+        fc._SEQ_BLOCK = block
+        with np.errstate(all="ignore"):
+            fast = fc.sequential_matmul_f32(a, b, blocked=True)
+            ref = fc.sequential_matmul_f32(a, b, blocked=False)
+    finally:
+        fc._SEQ_BLOCK = old
+    assert fast.shape == ref.shape and fast.dtype == ref.dtype
+    nan = np.isnan(ref)  # a NaN's sign and payload depend on the operand order the hardware picks
+    np.testing.assert_array_equal(np.isnan(fast), nan)
+    np.testing.assert_array_equal(np.where(nan, 0, fast).view(np.int32), np.where(nan, 0, ref).view(np.int32))
