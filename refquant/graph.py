@@ -84,10 +84,11 @@ class PreparedGraph:
                 continue  # an input value decides the output shape: prepared just before it runs
             for k, o in enumerate(op.outputs):
                 total += _nbytes(data.output_shapes[k], sg.tensors[o].dtype)
-            if total > self.memory_limit:
+            scratch = data.scratch_bytes([self.infos[i].shape if i >= 0 else () for i in op.inputs])
+            if total + scratch > self.memory_limit:
                 raise ResourceLimitError(
                     f"subgraph {self.subgraph_index}, operator {op.index} ({op.opcode}): the run would hold "
-                    f"{total} bytes of tensors, above the limit of {self.memory_limit} bytes"
+                    f"{total} bytes of tensors and {scratch} bytes of scratch, above the limit of {self.memory_limit} bytes"
                 )
 
     def prepare_op(self, k: int, infos: dict[int, TensorInfo]) -> OpData:
@@ -157,7 +158,8 @@ class PreparedGraph:
                     self.op_data[op.index] = None  # keep run-time prepared ops fresh for the next run
                     used[op.index] = data
                     total += sum(_nbytes(sh, sg.tensors[o].dtype) for sh, o in zip(data.output_shapes, op.outputs))
-                    if total > self.memory_limit:
+                    scratch = data.scratch_bytes([values[i].shape if i >= 0 else () for i in op.inputs])
+                    if total + scratch > self.memory_limit:
                         raise ResourceLimitError(
                             f"{where}: the run would hold {total} bytes of tensors, above the limit of "
                             f"{self.memory_limit} bytes"

@@ -147,3 +147,17 @@ def test_cli_malformed_npz_is_one_line_exit_2(tmp_path, content):
 def test_every_refquant_error_is_a_subclass():
     for cls in (EvalError, InputError, QuantParamError, refquant.ModelFormatError, refquant.PrepareError):
         assert issubclass(cls, RefquantError)
+
+
+def test_huge_dilation_counts_padding_scratch_against_the_bound():
+    """A mutated dilation (50,593,792) once made the im2col path pad the input for ~18 s (fuzz finding)."""
+    b = ModelBuilder()
+    x = b.add_input("x", (1, 11, 11, 3), "int8", scale=0.1, zero_point=0)
+    w = b.add_constant("w", np.ones((8, 3, 3, 3), np.int8), scale=0.01, zero_point=0)
+    bias = b.add_constant("b", np.zeros(8, np.int32), scale=0.001, zero_point=0)
+    y = b.add_tensor("y", (1, 6, 6, 8), "int8", scale=0.2, zero_point=0)
+    b.add_operator("CONV_2D", [x, w, bias], [y], padding="SAME", stride_w=2, stride_h=2, dilation_h_factor=50593792)
+    b.mark_output(y)
+    it = refquant.Interpreter(model_content=b.build())
+    with pytest.raises(refquant.ResourceLimitError, match="scratch"):
+        it.allocate_tensors()

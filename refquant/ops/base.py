@@ -251,6 +251,10 @@ class OpData:
         """Compute the outputs from the input arrays (integer-only for quantized graphs)."""
         raise NotImplementedError
 
+    def scratch_bytes(self, input_shapes: list[tuple[int, ...]]) -> int:
+        """Bytes of temporary memory eval needs beyond its outputs (e.g. a padded input); 0 by default."""
+        return 0
+
     def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
         """Raw accumulators before requantization, for ops that have them (conv/FC/matmul family)."""
         return {}

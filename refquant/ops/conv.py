@@ -599,6 +599,14 @@ class ConvQuantData(_ConvGeometry, _QuantConvBase):
     with ``g = oc // (O / groups)``, computed as im2col + float64 BLAS (exact, see ``_check_depth``).
     """
 
+    def scratch_bytes(self, input_shapes: list[tuple[int, ...]]) -> int:
+        """Bytes of the zero-point-padded input the im2col path materialises (counted by the memory bound)."""
+        b, h, w, c = input_shapes[0]
+        _, oh, ow, _ = self.output_shapes[0]
+        hp = max((oh - 1) * self.stride_h + (self.kernel_h - 1) * self.dilation_h + 1, self.pad_h + h)
+        wp = max((ow - 1) * self.stride_w + (self.kernel_w - 1) * self.dilation_w + 1, self.pad_w + w)
+        return b * hp * wp * c * 8
+
     #: Number of groups: input channels / filter input channels.
     groups: int
 
