@@ -35,6 +35,9 @@ from .shape_ops import legacy_params
 
 __all__ = ["QuantizeFloatData", "RequantizeData", "DequantizeData", "prepare_quantize", "prepare_dequantize"]
 
+#: Use the per-tensor float -> integer fast path (tests switch this off to compare with the readable kernel).
+FAST_PATHS = True
+
 
 def _wrap32(v: np.ndarray) -> np.ndarray:
     """int64 values wrapped to the int32 range (C int32 arithmetic on x86)."""
@@ -67,7 +70,34 @@ class QuantizeFloatData(OpData):
     axis: int | None = None
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """``clamp(int32(roundf(x / scale)) + zp)``; out-of-range or NaN quotients give qmin."""
+        """``clamp(int32(roundf(x / scale)) + zp)``; out-of-range or NaN quotients give qmin.
+
+        Per-tensor fast path (same values as :func:`refquant.quantization.quantize`, which
+        :meth:`eval_reference` runs): when every ``|x / scale| < 2^31 - 2^16`` (no NaN, no out-of-range
+        conversion, no wrap of ``+ zp``), ``roundf`` is ``copysign(floor(|q|) + (frac >= 0.5), q)`` (exact),
+        and ``+ zp`` and the clamp are done in float32 (exact: a sum that rounds is far outside the range).
+        """
+        x = inputs[0]
+        assert x is not None
+        dt = numpy_dtype(self.output_dtypes[0])
+        if self.axis is None and FAST_PATHS and np.asarray(x).size:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                xf = np.asarray(x, np.float32)
+                q = np.divide(xf.reshape(-1), np.float32(self.scale), dtype=np.float32)  # 1-D: in-place ops
+                mag = np.abs(q)
+                if mag.max() < np.float32(2**31 - 2**16):  # False for NaN
+                    r = np.floor(mag)
+                    np.subtract(mag, r, out=mag)  # the fraction, exact
+                    r += mag >= np.float32(0.5)
+                    np.copysign(r, q, out=r)
+                    r += np.float32(int(self.zero_point))
+                    lo, hi = dtype_range(dt)
+                    np.clip(r, np.float32(lo), np.float32(hi), out=r)
+                    return [r.astype(dt).reshape(xf.shape)]
+        return self.eval_reference(inputs)
+
+    def eval_reference(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The readable kernel, :func:`refquant.quantization.quantize`."""
         x = inputs[0]
         assert x is not None
         dt = numpy_dtype(self.output_dtypes[0])

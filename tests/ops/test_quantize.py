@@ -240,3 +240,23 @@ def test_dequantize_rejections(litert):
     assert check_against_litert(litert, model, feeds) == "rejected"
     with pytest.raises(UnsupportedOpError):
         run_refquant(model, feeds)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16"])
+@settings()
+@given(seed=seeds, special=st.booleans(), log_scale=st.floats(-12, 2))
+def test_quantize_float_fast_path_equals_reference(dtype, seed, special, log_scale):
+    """The per-tensor fast path (float32 floor/copysign rounding) gives quantize()'s values; inputs with
+    NaN, inf or quotients near 2^31 take the readable path."""
+    from refquant.ops.quantize import QuantizeFloatData
+
+    rng = np.random.default_rng(seed)
+    scale = np.float32(2.0**log_scale)
+    zp = _zp(rng, dtype)
+    x = _float_inputs(rng, (257,), np.asarray(scale), np.asarray(zp))
+    if not special:
+        x = np.where(np.isfinite(x) & (np.abs(x / scale) < 2.0**30), x, np.float32(0.5) * scale).astype(np.float32)
+    data = QuantizeFloatData(
+        output_shapes=(x.shape,), output_dtypes=(dtype,), scale=scale, zero_point=np.int64(zp), axis=None
+    )
+    np.testing.assert_array_equal(data.eval([x])[0], data.eval_reference([x])[0])
