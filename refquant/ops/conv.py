@@ -51,6 +51,7 @@ literal per-element path that the tests compare with the fast path).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -590,6 +591,31 @@ class _ConvGeometry:
                     mask[ky, kx] = True
         return vals, mask, [(iy, ix) for iy in ys for ix in xs]
 
+    def _tap_blocks(self, x: np.ndarray, oh: int, ow: int, r0: int, r1: int) -> Iterator[tuple]:
+        """For each kernel tap reaching output rows [r0, r1): ``(ky, kx, ya, yb, x0, x1, xs)``.
+
+        Outputs ``[ya, yb) x [x0, x1)`` read that tap in-image; ``xs`` is the strided input slice they read
+        (B, yb - ya, x1 - x0, C). Taps that fall outside the image are skipped, as the reference loops skip them.
+        """
+        h, wd = x.shape[1], x.shape[2]
+        for ky in range(self.kernel_h):
+            y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
+            ya, yb = max(y0, r0), min(y1, r1)
+            if yb <= ya:
+                continue
+            iya = iy0 + (ya - y0) * self.stride_h
+            for kx in range(self.kernel_w):
+                x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
+                if x1 <= x0:
+                    continue
+                xs = x[
+                    :,
+                    iya : iya + (yb - ya - 1) * self.stride_h + 1 : self.stride_h,
+                    ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
+                    :,
+                ]
+                yield ky, kx, ya, yb, x0, x1, xs
+
 
 @dataclass(frozen=True, kw_only=True)
 class ConvQuantData(_ConvGeometry, _QuantConvBase):
@@ -833,28 +859,14 @@ class ConvFloatData(_ConvGeometry, OpData):
         buf_all = np.empty((bsz, min(rows, oh), ow, g, og), np.float32)
         for r0 in range(0, oh, rows):
             r1 = min(oh, r0 + rows)
-            for ky in range(self.kernel_h):
-                y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
-                ya, yb = max(y0, r0), min(y1, r1)
-                if yb <= ya:
-                    continue
-                iya = iy0 + (ya - y0) * self.stride_h
-                for kx in range(self.kernel_w):
-                    x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
-                    if x1 <= x0:
-                        continue
-                    xs = x[
-                        :,
-                        iya : iya + (yb - ya - 1) * self.stride_h + 1 : self.stride_h,
-                        ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
-                        :,
-                    ].reshape(bsz, yb - ya, x1 - x0, g, ig)
-                    tv = total[:, ya:yb, x0:x1]
-                    buf = buf_all[:, : yb - ya, : x1 - x0]
-                    wt = wt_all[ky, kx]
-                    for ic in range(ig):
-                        np.multiply(xs[..., ic : ic + 1], wt[ic], out=buf)
-                        np.add(tv, buf, out=tv)
+            for ky, kx, ya, yb, x0, x1, xs in self._tap_blocks(x, oh, ow, r0, r1):
+                xs = xs.reshape(bsz, yb - ya, x1 - x0, g, ig)
+                tv = total[:, ya:yb, x0:x1]
+                buf = buf_all[:, : yb - ya, : x1 - x0]
+                wt = wt_all[ky, kx]
+                for ic in range(ig):
+                    np.multiply(xs[..., ic : ic + 1], wt[ic], out=buf)
+                    np.add(tv, buf, out=tv)
             if epilogue is not None:
                 epilogue(total[:, r0:r1].reshape(bsz, r1 - r0, ow, oc))
         return total.reshape(bsz, oh, ow, oc)
@@ -1205,26 +1217,11 @@ class DepthwiseFloatData(_ConvGeometry, OpData):
         buf_all = np.empty((bsz, min(rows, oh), ow, oc), np.float32)
         for r0 in range(0, oh, rows):
             r1 = min(oh, r0 + rows)
-            for ky in range(self.kernel_h):
-                y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
-                ya, yb = max(y0, r0), min(y1, r1)
-                if yb <= ya:
-                    continue
-                iya = iy0 + (ya - y0) * self.stride_h
-                for kx in range(self.kernel_w):
-                    x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
-                    if x1 <= x0:
-                        continue
-                    xs = x[
-                        :,
-                        iya : iya + (yb - ya - 1) * self.stride_h + 1 : self.stride_h,
-                        ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
-                        :,
-                    ]
-                    tv = total[:, ya:yb, x0:x1]
-                    buf = buf_all[:, : yb - ya, : x1 - x0]
-                    np.multiply(xs, w[0, ky, kx], out=buf)
-                    np.add(tv, buf, out=tv)
+            for ky, kx, ya, yb, x0, x1, xs in self._tap_blocks(x, oh, ow, r0, r1):
+                tv = total[:, ya:yb, x0:x1]
+                buf = buf_all[:, : yb - ya, : x1 - x0]
+                np.multiply(xs, w[0, ky, kx], out=buf)
+                np.add(tv, buf, out=tv)
             if epilogue is not None:
                 epilogue(total[:, r0:r1])
         return total
