@@ -1084,11 +1084,14 @@ class DepthwiseQuantData(_ConvGeometry, _QuantConvBase):
         return acc.astype(np.int64) if self.acc_bits == 64 else acc
 
     def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
-        """Blocked sum of shifted slices in float64, weights pre-scaled per channel (see fastpath).
+        """Blocked sum of shifted slices in float32 (exact bias-free sums) or float64 (weights pre-scaled
+        per channel), see fastpath.
 
-        Per block of output rows the zp-padded input is converted to float64 once, split into column
-        phases for strided convolutions so every tap reads a contiguous (OW, C) slab, and each tap is a
-        multiply by the (OW, O)-tiled tap weights and an add: long inner loops, no per-channel broadcast.
+        Per block of output rows the zp-padded input is converted once, split into column phases for
+        strided convolutions so every tap reads a contiguous (OW, C) slab, and each tap is a multiply by
+        the (OW, O)-tiled tap weights and an add: long inner loops, no per-channel broadcast. A geometry
+        whose padded rows dwarf the input (huge dilations, mostly padding) runs the readable kernel, which
+        skips out-of-image taps instead of materialising them.
         """
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None and self.fast is not None
@@ -1101,6 +1104,9 @@ class DepthwiseQuantData(_ConvGeometry, _QuantConvBase):
         _, h, wd, c = x.shape
         kh, kw = self.kernel_h, self.kernel_w
         sh, sw, dh, dw = self.stride_h, self.stride_w, self.dilation_h, self.dilation_w
+        one_row = ((kh - 1) * dh + 1) * ((ow - 1) * sw + (kw - 1) * dw + 1)  # padded pixels read per output row
+        if one_row > 4 * (h + 1) * (wd + 1) + (1 << 16):
+            return self.eval_reference(inputs)[0]
         dm = self.depth_multiplier
         # float32 taps when the bias-free sums are provably exact in float32 (then t = S*scale + const in
         # float64 at the end); else float64 taps pre-scaled per channel, starting from the constants.
