@@ -186,8 +186,7 @@ def test_trace_of_random_elements_ends_at_the_run_value(family):
     places = sites()[family]
     c0 = case(*places[0][0])
     op0 = next(op for op in c0.runner.subgraph.operators if places[0][1] in op.outputs)
-    if not traceable(opcode, c0.runner.op_data(op0.index, c0.run)):
-        pytest.xfail(f"{opcode}: {cls} does not implement OpData.trace() yet")
+    assert traceable(opcode, c0.runner.op_data(op0.index, c0.run)), f"{opcode}: {cls} does not implement OpData.trace()"
 
     @given(st.data())
     def check(data):

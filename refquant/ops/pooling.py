@@ -196,29 +196,55 @@ class PoolData(OpData):
                 f"{len(taps)} in-image taps at (y, x) = {[p for p, _ in taps]} of channel {c} (padding skipped)",
             )
         ]
-        out = self.eval([x])[0][b, oy, ox, c]
         if self.is_float:
-            what = {"average": "sequential float32 sum / n", "max": "max from -FLT_MAX", "l2": "sqrt(sum(x*x) / n)"}
-            steps.append(
-                Step(self.pool, out.item(), what[self.pool] + f", clamped to [{self.act_min}, {self.act_max}]")
-            )
-            return steps
+            return steps + self._trace_float([v for _, v in taps], (oy, ox))
         if self.pool == "max":
             m = max([dtype_range(x.dtype)[0]] + [int(v) for _, v in taps])
             steps.append(Step("max", m, "maximum of the raw q values (start: the type's lowest value)"))
             val = m
         else:
             s = sum(int(v) for _, v in taps)
+            s = ((s - _INT32_MIN) & 0xFFFFFFFF) + _INT32_MIN  # int32 accumulator
             n = len(taps)
             steps.append(Step("acc", s, "sum of the raw q values (int32; zero point not subtracted)"))
             steps.append(Step("n", n, "number of in-image taps (the divisor)"))
             num = s + n // 2 if s > 0 else s - n // 2
             val = abs(num) // n * (1 if num >= 0 else -1)
             steps.append(Step("avg", val, f"({num}) / {n} truncated: acc/n rounded half away from zero"))
+        out = min(max(val, int(self.act_min)), int(self.act_max))
         steps.append(
-            Step(
-                "output", out.item(), f"clamp to the activation range [{self.act_min}, {self.act_max}] (output params)"
-            )
+            Step("output", out, f"clamp to the activation range [{self.act_min}, {self.act_max}] (output params)")
+        )
+        return steps
+
+    def _trace_float(self, taps: list, pos: tuple[int, int]) -> list[Step]:
+        """Float steps: the sequential float32 sum (or max), the division (and sqrt), the float clamp."""
+        vals = [np.float32(v) for v in taps]
+        steps: list[Step] = []
+        with np.errstate(all="ignore"):
+            if self.pool == "max":
+                res = -_FLT_MAX
+                for v in vals:
+                    res = v if res < v else res  # std::max(max, v): NaN never wins
+                steps.append(Step("max", np.float32(res).item(), "max of the taps from -FLT_MAX (NaN ignored)"))
+            else:
+                total = np.float32(0.0)
+                for v in vals:
+                    total = np.float32(total + (np.float32(v * v) if self.pool == "l2" else v))
+                what = "sum of x*x" if self.pool == "l2" else "sum"
+                steps.append(Step("acc", total.item(), f"sequential float32 {what} over the taps from +0.0"))
+                n = np.float32(self.counts[pos])  # type: ignore[index]
+                res = np.float32(total / n)
+                steps.append(Step("avg", res.item(), f"acc / {n.item()} (float32)"))
+                if self.pool == "l2":
+                    res = np.float32(np.sqrt(res))
+                    steps.append(Step("sqrt", res.item(), "sqrtf"))
+            lo, hi = np.float32(self.act_min), np.float32(self.act_max)
+            res = lo if res < lo else res
+            res = hi if hi < res else res
+        what = {"average": "sequential float32 sum / n", "max": "max from -FLT_MAX", "l2": "sqrt(sum(x*x) / n)"}
+        steps.append(
+            Step(self.pool, np.float32(res).item(), what[self.pool] + f", clamped to [{self.act_min}, {self.act_max}]")
         )
         return steps
 

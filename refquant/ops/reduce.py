@@ -204,9 +204,8 @@ class QuantizedMeanSumData(_AxesData):
         """Steps of one output element: the reduced values, the sum, the zero-point term, the requantization."""
         x = inputs[0]
         assert x is not None
-        out = self.eval([x])[0][tuple(element)]
         if self.empty_input:
-            return [Step("output", out.item(), "empty input: LiteRT fills the output with 0")]
+            return [Step("output", 0, "empty input: LiteRT fills the output with 0")]
         row = self._row_of(x, element)
         s = int(_wrap32(np.asarray(row.astype(np.int64).sum())))
         shifted = int(_wrap32(np.asarray(s - self.input_zero_point * self.n)))
@@ -233,9 +232,8 @@ class QuantizedMeanSumData(_AxesData):
         steps.append(
             Step("requantized", mb, f"MultiplyByQuantizedMultiplier({shifted}, M, shift) ({self.rounding} rounding)")
         )
-        steps.append(
-            Step("output", out.item(), f"+ zp_out {self.output_zero_point}, clamp to [{self.qmin}, {self.qmax}]")
-        )
+        out = min(max(int(_wrap32(np.asarray(mb + self.output_zero_point))), self.qmin), self.qmax)
+        steps.append(Step("output", out, f"+ zp_out {self.output_zero_point}, clamp to [{self.qmin}, {self.qmax}]"))
         return steps
 
 
@@ -294,6 +292,104 @@ class ReduceData(_AxesData):
                 res = self._minmax(rows, fl)
         # For integers: two's-complement truncation, as the C stores into T.
         return [np.asarray(res).astype(x.dtype).reshape(shape)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Steps of one output element: the reduced values, the running result in LiteRT's order, the mean's division."""
+        x = inputs[0]
+        assert x is not None
+        fl = x.dtype == np.float32
+        dt = x.dtype
+        if self.empty_input or self.n == 0:
+            if self.kind == "mean":
+                v, why = (np.nan if fl else 0), "empty input: LiteRT fills a MEAN output with quiet_NaN<T>()"
+            elif self.kind == "sum":
+                v, why = 0, "empty input: the sum is 0"
+            elif self.kind == "prod":
+                v, why = 1, "empty input: the product is 1"
+            else:
+                lo, hi = (-_FLT_MAX, _FLT_MAX) if fl else dtype_range(x.dtype)
+                v, why = (lo if self.kind == "max" else hi), "empty input: the start value of the reduction"
+            return [Step("output", dt.type(v).item(), why)]
+        row = self._row_of(x, element)
+        steps = [Step("values", [v.item() for v in row], f"the {self.n} reduced values in row-major input order")]
+        if not fl:
+            return steps + self._trace_int(row)
+        vals = [np.float32(v) for v in row]
+        running: list[np.float32] = []
+        with np.errstate(all="ignore"):
+            if self.kind in ("sum", "mean"):
+                if self.all_dims and self.kind == "sum":
+                    cur, how = vals[0], "ReduceAllDims: starts from the first value"
+                else:
+                    cur, how = np.float32(np.float32(0.0) + vals[0]), "0.f + x0 (turns -0.0 into +0.0)"
+                running.append(cur)
+                for v in vals[1:]:
+                    cur = np.float32(cur + v)
+                    running.append(cur)
+                steps.append(Step("running_sum", [r.item() for r in running], f"sequential float32 adds; {how}"))
+                steps.append(Step("sum", cur.item(), "the float32 sum"))
+                if self.kind == "mean":
+                    res = np.float32(cur / np.float32(self.n))
+                    steps.append(Step("output", res.item(), f"sum / {self.n}.f (float32 division)"))
+                else:
+                    steps.append(Step("output", cur.item(), "the sum"))
+                return steps
+            if self.kind == "prod":
+                cur = vals[0]
+                running.append(cur)
+                for v in vals[1:]:
+                    cur = np.float32(cur * v)
+                    running.append(cur)
+                steps.append(Step("running_product", [r.item() for r in running], "sequential float32 products"))
+                steps.append(Step("output", cur.item(), "the float32 product"))
+                return steps
+            is_max = self.kind == "max"
+            if self.all_dims:
+                cur, how = vals[0], "ReduceAllDims: starts from the first value"
+            else:
+                cur, how = (-_FLT_MAX if is_max else _FLT_MAX), f"starts from {'-' if is_max else ''}FLT_MAX"
+            for v in vals:
+                if (v > cur) if is_max else (v < cur):
+                    cur = v
+                running.append(cur)
+            op = ">" if is_max else "<"
+            steps.append(
+                Step(
+                    f"running_{self.kind}",
+                    [r.item() for r in running],
+                    f"(x {op} cur) ? x : cur; {how}; NaN never wins",
+                )
+            )
+            steps.append(Step("output", np.float32(cur).item(), f"the {self.kind}imum"))
+        return steps
+
+    def _trace_int(self, row: np.ndarray) -> list[Step]:
+        """Raw-integer MEAN/SUM/PROD/MAX/MIN: Python integers, wrapped like the C types."""
+        dt = row.dtype
+        bits = 8 * dt.itemsize
+
+        def wrap(v: int, b: int = bits) -> int:
+            return ((v + (1 << (b - 1))) % (1 << b)) - (1 << (b - 1))
+
+        vals = [int(v) for v in row]
+        if self.kind in ("sum", "mean"):
+            total = wrap(sum(vals), 64)
+            steps = [Step("sum", total, "int64 sum of the values (wrapping)")]
+            if self.kind == "sum":
+                return steps + [Step("output", wrap(total), f"cast to {dt.name} (two's complement)")]
+            q = abs(total) // self.n * (-1 if total < 0 else 1)
+            steps.append(Step("quotient", q, f"sum / {self.n} (C truncating division)"))
+            return steps + [Step("output", wrap(q), f"cast to {dt.name} (two's complement)")]
+        if self.kind == "prod":
+            p = 1
+            for v in vals:
+                p = p * v % (1 << 64)
+            return [
+                Step("product", p, "product of the values modulo 2^64"),
+                Step("output", wrap(p), f"cast to {dt.name} (two's complement)"),
+            ]
+        m = max(vals) if self.kind == "max" else min(vals)
+        return [Step("output", m, f"the {self.kind}imum of the values")]
 
     def _minmax(self, rows: np.ndarray, fl: bool) -> np.ndarray:
         is_max = self.kind == "max"

@@ -371,14 +371,13 @@ class QuantizedSoftmaxData(OpData):
         flat = int(np.ravel_multi_index(tuple(int(e) for e in element), x.shape))
         row, c = divmod(flat, depth)
         p = self._pipeline(x.reshape(-1, depth)[row : row + 1])
-        out = self.eval([x])[0].reshape(-1)[flat]
         d = int(p["d"][0, c])
         steps = [
             Step("row_max", int(p["max"][0, 0]), f"max of the {depth} raw q values of the row"),
             Step("input_diff", d, "q - max"),
         ]
         if not p["valid"][0, c]:
-            steps.append(Step("output", out.item(), f"d < diff_min = {self.diff_min}: the type minimum"))
+            steps.append(Step("output", self.qmin, f"d < diff_min = {self.diff_min}: the type minimum"))
             return steps
         steps += [
             Step(
@@ -408,9 +407,12 @@ class QuantizedSoftmaxData(OpData):
         prod = int(_srdhm(p["reciprocal"][0, 0], p["exp"][0, c]))
         e = int(p["exponent"][0, 0])
         steps.append(Step("scaled_exp", prod, "SaturatingRoundingDoublingHighMul(reciprocal, exp)"))
-        unsat = int(rounding_divide_by_pot(prod, e)) if 0 <= e <= 31 else None
+        if not 0 <= e <= 31 or int(p["sum"][0, 0]) == 0:
+            self.eval([x])  # LiteRT aborts for this input: raises the EvalError that explains why
+        unsat = int(rounding_divide_by_pot(prod, e))
         steps.append(Step("unsat_output", unsat, f"RoundingDivideByPOT(scaled_exp, {e}) ({e} = nbou + 31 - bits)"))
-        steps.append(Step("output", out.item(), f"+ {self.qmin}, clamp to [{self.qmin}, {self.qmax}]"))
+        out = min(max(unsat + self.qmin, self.qmin), self.qmax)
+        steps.append(Step("output", out, f"+ {self.qmin}, clamp to [{self.qmin}, {self.qmax}]"))
         return steps
 
 
@@ -452,6 +454,61 @@ class Int16SoftmaxData(OpData):
         res = _wrap32((e * recip + (np.int64(1) << (right_shift - 1))) >> right_shift)
         return [np.clip(res, 0, 32767).astype(np.int16).reshape(shape)]
 
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The rescaled difference, the exp table, the int32 sum, the reciprocal table and the shift for one element."""
+        x = inputs[0]
+        assert x is not None
+        exp_lut, recip_lut = softmax_int16_luts()
+        depth = x.shape[-1]
+        flat = int(np.ravel_multi_index(tuple(int(e) for e in element), x.shape))
+        r, c = divmod(flat, depth)
+        row = x.reshape(-1, depth)[r].astype(np.int64)
+        mx = int(row.max())
+        d = row - mx
+        scaled = _i64(multiply_by_quantized_multiplier(d, self.input_multiplier, self.input_shift, self.rounding))
+        sym = np.clip(scaled + 32767, -32768, 32767)
+        e = _lut_lookup_int16(sym, exp_lut)
+        s = int(_wrap32(np.asarray(sum(int(v) for v in e))))
+        if s <= 0:
+            self.eval([x])  # raises the EvalError LiteRT's undefined overflow maps to
+        sym_c = int(sym[c])
+        idx, off = 256 + (sym_c >> 7), sym_c & 0x7F
+        steps = [
+            Step("row_max", mx, f"max of the {depth} raw q values of the row"),
+            Step("input_diff", int(d[c]), "q - max"),
+            Step(
+                "scaled_diff",
+                int(scaled[c]),
+                f"MultiplyByQuantizedMultiplier(d, {self.input_multiplier}, {self.input_shift}) "
+                f"({self.rounding} rounding): [-10, 0] -> [-65535, 0]",
+            ),
+            Step("exp_lut_input", sym_c, "clamp(scaled_diff + 32767, -32768, 32767)"),
+            Step(
+                "exp_q0_15",
+                int(e[c]),
+                f"exp table [{idx}] = {int(exp_lut[idx])}, [{idx + 1}] = {int(exp_lut[idx + 1])}, "
+                f"offset {off}/128 interpolated",
+            ),
+            Step("sum_of_exps", s, f"int32 sum of the {depth} table values of the row"),
+        ]
+        hp1 = int(count_leading_zeros32(s))
+        shifted_sum = int(_wrap32(np.asarray(((s << (hp1 - 1)) + (1 << 13)) >> 14)))
+        sym_sum = min(max(shifted_sum - ((1 << 15) + (1 << 16)), -32768), 32767)
+        recip = int(_lut_lookup_int16(np.asarray([sym_sum]), recip_lut)[0])
+        steps += [
+            Step(
+                "reciprocal_lut_input",
+                sym_sum,
+                f"clz(sum) = {hp1}: ((sum << {hp1 - 1}) + 2^13) >> 14 = {shifted_sum}, - (2^15 + 2^16), clamped",
+            ),
+            Step("reciprocal", recip, "1/(1+x) table, interpolated"),
+        ]
+        rs = 31 - hp1
+        res = int(_wrap32(np.asarray((int(e[c]) * recip + (1 << (rs - 1))) >> rs)))
+        steps.append(Step("unsat_output", res, f"(exp * reciprocal + 2^{rs - 1}) >> {rs} (31 - clz(sum))"))
+        steps.append(Step("output", min(max(res, 0), 32767), "clamp to [0, 32767]"))
+        return steps
+
 
 @dataclass(frozen=True)
 class FloatSoftmaxData(OpData):
@@ -484,6 +541,43 @@ class FloatSoftmaxData(OpData):
                 s = np.cumsum(e, axis=1, dtype=np.float32)[:, -1:]
                 out = (e / s).astype(np.float32)
         return [out.reshape(shape)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Row max, x - max, (* beta), glibc expf, the sequential float32 sum and the division (or - logf(sum))."""
+        x = inputs[0]
+        assert x is not None
+        depth = x.shape[-1]
+        flat = int(np.ravel_multi_index(tuple(int(e) for e in element), x.shape))
+        r, c = divmod(flat, depth)
+        row = x.reshape(-1, depth)[r].astype(np.float32)
+        with np.errstate(all="ignore"):
+            mx = -np.finfo(np.float32).max
+            for v in row:
+                mx = v if mx < v else mx  # std::max(max, v) from lowest(): NaN never replaces
+            mx = np.float32(mx)
+            diff = (row - mx).astype(np.float32)
+            steps = [
+                Step("row_max", mx.item(), f"std::max over the {depth} values of the row from -FLT_MAX"),
+                Step("diff", diff[c].item(), "x - max (float32)"),
+            ]
+            arg = diff if self.log else (diff * np.float32(self.beta)).astype(np.float32)
+            if not self.log:
+                steps.append(Step("scaled_diff", arg[c].item(), f"(x - max) * beta ({self.beta!r}) in float32"))
+            e = glibc_expf(arg)
+            steps.append(Step("exp", e[c].item(), "glibc expf"))
+            total = e[0]
+            for v in e[1:]:
+                total = np.float32(total + v)
+            steps.append(Step("sum_of_exps", total.item(), f"sequential float32 sum of the {depth} expf values"))
+            if self.log:
+                lg = glibc_logf(np.asarray([total], np.float32))[0]
+                steps.append(Step("log_sum", lg.item(), "glibc logf(sum)"))
+                out = np.float32(diff[c] - lg)
+                steps.append(Step("output", out.item(), "(x - max) - log_sum (float32)"))
+            else:
+                out = np.float32(e[c] / total)
+                steps.append(Step("output", out.item(), "exp / sum (float32)"))
+        return steps
 
 
 @dataclass(frozen=True)
