@@ -135,6 +135,28 @@ def _padding(stride: int, dilation: int, image: int, k: int, out: int) -> int:
     return total // 2
 
 
+def _conv_geometry(
+    ctx: OpContext, inp: TensorInfo, filt: TensorInfo, o: int, stride_h: int, stride_w: int, dil_h: int, dil_w: int
+) -> tuple[dict[str, int], tuple[int, int, int, int]]:
+    """The ``_ConvGeometry`` fields and output shape of CONV_2D / DEPTHWISE_CONV_2D (padding.h rules)."""
+    padding = ctx.option("padding", "SAME")
+    bsz, h, w = inp.shape[0], inp.shape[1], inp.shape[2]
+    kh, kw = filt.shape[1], filt.shape[2]
+    ow = _out_size(ctx, padding, w, kw, stride_w, dil_w, "width")
+    oh = _out_size(ctx, padding, h, kh, stride_h, dil_h, "height")
+    geom = dict(
+        stride_h=stride_h,
+        stride_w=stride_w,
+        dilation_h=dil_h,
+        dilation_w=dil_w,
+        pad_h=_padding(stride_h, dil_h, h, kh, oh),
+        pad_w=_padding(stride_w, dil_w, w, kw, ow),
+        kernel_h=kh,
+        kernel_w=kw,
+    )
+    return geom, (bsz, oh, ow, o)
+
+
 def _activation(ctx: OpContext) -> str:
     act = ctx.option("fused_activation_function", "NONE")
     if act not in _ACTIVATIONS:
@@ -978,22 +1000,7 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
         ctx.require_quant(out)
         ctx.require_zero_points(inp, out, why="int16 convolution is symmetric")
         acc_bits = _check_int16_bias(ctx, bias)
-    padding = ctx.option("padding", "SAME")
-    bsz, h, w = inp.shape[0], inp.shape[1], inp.shape[2]
-    kh, kw = filt.shape[1], filt.shape[2]
-    ow = _out_size(ctx, padding, w, kw, stride_w, dil_w, "width")
-    oh = _out_size(ctx, padding, h, kh, stride_h, dil_h, "height")
-    geom = dict(
-        stride_h=stride_h,
-        stride_w=stride_w,
-        dilation_h=dil_h,
-        dilation_w=dil_w,
-        pad_h=_padding(stride_h, dil_h, h, kh, oh),
-        pad_w=_padding(stride_w, dil_w, w, kw, ow),
-        kernel_h=kh,
-        kernel_w=kw,
-    )
-    out_shape = (bsz, oh, ow, o)
+    geom, out_shape = _conv_geometry(ctx, inp, filt, o, stride_h, stride_w, dil_h, dil_w)
     if inp.dtype == "float32":
         lo, hi = _float_range(ctx)
         return ConvFloatData(
@@ -1004,7 +1011,7 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
             act_max=float(hi),
             **geom,
         )
-    _check_depth(ctx, kh * kw * ig)
+    _check_depth(ctx, geom["kernel_h"] * geom["kernel_w"] * ig)
     qs = _quant_setup(ctx, inp, filt, bias, out, o, acc_bits)
     fast = _fast_setup(
         ctx, inp, out, qs, acc_bits, ctx.rounding, filt.value.reshape(o, -1) if filt.value is not None else None, bias
@@ -1328,22 +1335,7 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
             raise ctx.fail_quant("bias zero point must be 0", bias)
         if len(bias.shape) != 1 or bias.shape[0] != o:
             raise ctx.error(f"bias shape {list(bias.shape)}; expected [{o}]", bias)
-    padding = ctx.option("padding", "SAME")
-    bsz, h, w = inp.shape[0], inp.shape[1], inp.shape[2]
-    kh, kw = filt.shape[1], filt.shape[2]
-    ow = _out_size(ctx, padding, w, kw, stride_w, dil_w, "width")
-    oh = _out_size(ctx, padding, h, kh, stride_h, dil_h, "height")
-    geom = dict(
-        stride_h=stride_h,
-        stride_w=stride_w,
-        dilation_h=dil_h,
-        dilation_w=dil_w,
-        pad_h=_padding(stride_h, dil_h, h, kh, oh),
-        pad_w=_padding(stride_w, dil_w, w, kw, ow),
-        kernel_h=kh,
-        kernel_w=kw,
-    )
-    out_shape = (bsz, oh, ow, o)
+    geom, out_shape = _conv_geometry(ctx, inp, filt, o, stride_h, stride_w, dil_h, dil_w)
     dm = o // c_in
     if inp.dtype == "float32":
         lo, hi = _float_range(ctx)
