@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from . import __version__
 from .errors import RefquantError
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+__all__ = ["main", "build_parser", "SUBCOMMANDS", "add_engine_args"]
 
 #: name -> (help, add_arguments(parser), run(args) -> exit status). Other modules add entries.
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -30,6 +30,24 @@ def subcommand(
         return fn
 
     return deco
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """``--rounding`` and ``--float-accumulation``: the two arithmetic variants every running command takes."""
+    from .graph import FLOAT_ACCUMULATIONS, ROUNDINGS
+
+    p.add_argument(
+        "--rounding",
+        choices=ROUNDINGS,
+        default="double",
+        help="requantization rounding: double (LiteRT default) or single (TFLITE_SINGLE_ROUNDING)",
+    )
+    p.add_argument(
+        "--float-accumulation",
+        choices=FLOAT_ACCUMULATIONS,
+        default="float64",
+        help="float32 conv/FC/matmul sums: float64 (default, BLAS) or sequential (LiteRT REF's float32 loop, bit-exact)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):

@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from .cli import subcommand
+from .cli import add_engine_args, subcommand
 from .errors import InputError, RefquantError
-from .graph import DEFAULT_MEMORY_LIMIT, ROUNDINGS, PreparedGraph
+from .graph import DEFAULT_MEMORY_LIMIT, FLOAT_ACCUMULATIONS, ROUNDINGS, PreparedGraph
 from .inputs import convert_input, load_raw_inputs
 from .metrics import ErrorAccumulator
 from .model import Model, SubGraph, Tensor
@@ -432,13 +432,13 @@ class _Runner:
         self.ctx = ctx
         self.batch = batch
         qshapes = ctx.input_shapes(ctx.qsg, batch)
-        self.q = PreparedGraph(ctx.qmodel, 0, ctx.rounding, qshapes, ctx.memory_limit)
-        self.s = PreparedGraph(ctx.smodel, 0, ctx.rounding, qshapes, ctx.memory_limit)
+        fa = ctx.float_accumulation
+        self.q = PreparedGraph(ctx.qmodel, 0, ctx.rounding, qshapes, ctx.memory_limit, float_accumulation=fa)
+        self.s = PreparedGraph(ctx.smodel, 0, ctx.rounding, qshapes, ctx.memory_limit, float_accumulation=fa)
         self.f = None
         if ctx.fmodel is not None:
-            self.f = PreparedGraph(
-                ctx.fmodel, 0, ctx.rounding, ctx.input_shapes(ctx.fmodel.main, batch), ctx.memory_limit
-            )
+            fshapes = ctx.input_shapes(ctx.fmodel.main, batch)
+            self.f = PreparedGraph(ctx.fmodel, 0, ctx.rounding, fshapes, ctx.memory_limit, float_accumulation=fa)
 
     def run(
         self, xs: list[np.ndarray], qs: list[np.ndarray]
@@ -517,13 +517,16 @@ class _Runner:
 class _Context:
     """Everything fixed for one comparison: models, rows, feeds."""
 
-    def __init__(self, qmodel: Model, fmodel: Model | None, rounding: str, memory_limit: int) -> None:
+    def __init__(
+        self, qmodel: Model, fmodel: Model | None, rounding: str, memory_limit: int, float_accumulation: str = "float64"
+    ) -> None:
         self.qmodel = qmodel
         self.qsg = qmodel.main
         self.smodel = float_shadow(qmodel)
         self.fmodel = fmodel
         self.fsg_inputs = list(fmodel.main.inputs) if fmodel is not None else []
         self.rounding = rounding
+        self.float_accumulation = float_accumulation
         self.memory_limit = memory_limit
         self.qstatic = _static_tensors(self.qsg)
         self.shadow_static = {t.index: t.data for t in self.smodel.main.tensors if t.data is not None}
@@ -566,6 +569,7 @@ def compare(
     limit: int | None = None,
     batch_size: int | None = None,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    float_accumulation: str = "float64",
 ) -> Report:
     """Compare a quantized model against its float reference over every sample of ``inputs``.
 
@@ -574,6 +578,8 @@ def compare(
     ``inputs``: see :func:`load_inputs` (an ``.npz``/``.npy`` path, a mapping or a sequence of arrays).
     ``labels``: N integer class labels (array or ``.npy`` path) for top-1 accuracy of both models.
     ``rounding``: ``"double"`` (LiteRT's default build) or ``"single"`` (``TFLITE_SINGLE_ROUNDING``).
+    ``float_accumulation``: how the float graphs' conv/FC/matmul sums run (``"float64"``, the default,
+    or LiteRT's ``"sequential"`` float32 loop; see :class:`refquant.Interpreter`).
     ``progress``: True prints a sample counter with rate on stderr once the run takes over ~1.5 s;
     False is silent; a callable gets ``(done, total)`` after every batch.
     ``limit``: use only the first ``limit`` samples. ``batch_size``: samples per batched run (default:
@@ -586,6 +592,8 @@ def compare(
     t0 = time.perf_counter()
     if rounding not in ROUNDINGS:
         raise InputError(f"rounding must be one of {list(ROUNDINGS)}, got {rounding!r}")
+    if float_accumulation not in FLOAT_ACCUMULATIONS:
+        raise InputError(f"float_accumulation must be one of {list(FLOAT_ACCUMULATIONS)}, got {float_accumulation!r}")
     qmodel, qname = _load(quant_model, "quantized model")
     fmodel, fname = (None, None) if float_model is None else _load(float_model, "float model")
     xs, qs = load_inputs(inputs, qmodel)
@@ -597,7 +605,7 @@ def compare(
     ys = load_labels(labels, n)
     notes: list[str] = []
 
-    ctx = _Context(qmodel, fmodel, rounding, memory_limit)
+    ctx = _Context(qmodel, fmodel, rounding, memory_limit, float_accumulation)
     qsg = ctx.qsg
     probe = _Runner(ctx, None)  # batch-1 (model's own shapes): all checks happen here
     qshapes = {i: info.shape for i, info in probe.q.infos.items()}
@@ -840,12 +848,7 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", metavar="R.json", help="write the full report as JSON")
     p.add_argument("--html", metavar="R.html", help="write a self-contained HTML report (plots need matplotlib)")
-    p.add_argument(
-        "--rounding",
-        choices=ROUNDINGS,
-        default="double",
-        help="requantization rounding: double (LiteRT default) or single (TFLITE_SINGLE_ROUNDING)",
-    )
+    add_engine_args(p)
     p.add_argument("--limit", type=int, metavar="N", help="use only the first N samples")
     p.add_argument("--worst", type=int, default=3, metavar="K", help="flag the K layers adding the most error (3)")
     p.add_argument("--no-progress", action="store_true", help="no progress counter on stderr")
@@ -877,6 +880,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         inputs=args.input,
         labels=args.labels,
         rounding=args.rounding,
+        float_accumulation=args.float_accumulation,
         progress=not args.no_progress,
         limit=args.limit,
     )

@@ -355,6 +355,8 @@ def trace_command(doc: Mapping[str, Any]) -> str | None:
         parts += ["--sample", str(fd["sample"])]
     if doc.get("rounding") not in (None, "double"):
         parts += ["--rounding", str(doc["rounding"])]
+    if doc.get("float_accumulation") not in (None, "float64"):
+        parts += ["--float-accumulation", str(doc["float_accumulation"])]
     return " ".join(parts)
 
 

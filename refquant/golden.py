@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .cli import subcommand
+from .cli import add_engine_args, subcommand
 from .errors import InputError, RefquantError
-from .graph import ROUNDINGS, PreparedGraph
+from .graph import FLOAT_ACCUMULATIONS, ROUNDINGS, PreparedGraph
 from .inputs import convert_input, load_raw_inputs, sample
 from .model import Model, SubGraph
 from .ops.base import OpData, TensorInfo
@@ -97,9 +97,14 @@ class Runner:
     has its OpData (what ``params()``, ``accumulators()`` and ``trace()`` need).
     """
 
-    def __init__(self, model: Model, rounding: str = "double") -> None:
+    def __init__(self, model: Model, rounding: str = "double", float_accumulation: str = "float64") -> None:
         if rounding not in ROUNDINGS:
             raise InputError(f"rounding must be one of {list(ROUNDINGS)}, got {rounding!r}")
+        if float_accumulation not in FLOAT_ACCUMULATIONS:
+            raise InputError(
+                f"float_accumulation must be one of {list(FLOAT_ACCUMULATIONS)}, got {float_accumulation!r}"
+            )
+        self.float_accumulation = float_accumulation
         self.model = model
         self.rounding = rounding
         self.subgraph: SubGraph = model.main
@@ -108,7 +113,9 @@ class Runner:
 
     def _prepared(self, shapes: dict[int, tuple[int, ...]]) -> PreparedGraph:
         if self._graph is None or shapes != self._shapes:
-            self._graph = PreparedGraph(self.model, 0, self.rounding, dict(shapes))
+            self._graph = PreparedGraph(
+                self.model, 0, self.rounding, dict(shapes), float_accumulation=self.float_accumulation
+            )
             self._shapes = dict(shapes)
         return self._graph
 
@@ -605,13 +612,15 @@ def export_golden(
     rounding: str = "double",
     force: bool = False,
     samples: int | None = None,
+    float_accumulation: str = "float64",
 ) -> dict[str, Any]:
     """Run ``model_path`` on every sample of ``data`` and write a golden dump to ``out_dir``; return the manifest.
 
     ``data``: as :func:`refquant.inputs.load_raw_inputs` takes it (a .npz path or a dict of arrays).
     ``formats``: any of ``npy`` (always written), ``bin``, ``c``. ``accumulators``: also dump the raw
     accumulators of ops that have them. ``constants``: also dump constant tensors (weights, biases).
-    ``samples``: use the first ``samples`` samples only. The directory appears complete or not at all;
+    ``samples``: use the first ``samples`` samples only. ``rounding`` / ``float_accumulation``: the
+    arithmetic variants of :class:`refquant.Interpreter`. The directory appears complete or not at all;
     an existing non-empty ``out_dir`` is an :class:`InputError` unless ``force``.
     """
     from . import __version__
@@ -632,7 +641,7 @@ def export_golden(
     if samples is not None:
         inputs = sample(inputs, samples)
     n = int(inputs[0].shape[0]) if inputs else 1
-    runner = Runner(model, rounding)
+    runner = Runner(model, rounding, float_accumulation)
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -657,6 +666,7 @@ def export_golden(
             "model_sha256": sha256_file(model_file),
             "refquant_version": __version__,
             "rounding": rounding,
+            "float_accumulation": float_accumulation,
             "samples": n,
             "input": os.path.abspath(os.fspath(data)) if data_file is not None else None,
             "input_sha256": sha256_file(data_file) if data_file is not None else None,
@@ -753,7 +763,7 @@ def _golden_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--accumulators", action="store_true", help="also dump raw accumulators of conv/FC/matmul ops")
     p.add_argument("--constants", action="store_true", help="also dump constant tensors (weights, biases)")
-    p.add_argument("--rounding", choices=ROUNDINGS, default="double", help="requantization rounding (default double)")
+    add_engine_args(p)
     p.add_argument("--samples", type=int, default=None, metavar="N", help="use the first N samples only")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty output directory")
 
@@ -773,6 +783,7 @@ def _cmd_golden(args: argparse.Namespace) -> int:
         rounding=args.rounding,
         force=args.force,
         samples=args.samples,
+        float_accumulation=args.float_accumulation,
     )
     n_acc = sum(len(op.get("accumulators", {})) for op in manifest["ops"])
     print(

@@ -18,12 +18,16 @@ from .model import Model, numpy_dtype
 from .ops import REGISTRY
 from .ops.base import DeferredPrepare, OpContext, OpData, TensorInfo
 
-__all__ = ["PreparedGraph", "DEFAULT_MEMORY_LIMIT", "ROUNDINGS"]
+__all__ = ["PreparedGraph", "DEFAULT_MEMORY_LIMIT", "ROUNDINGS", "FLOAT_ACCUMULATIONS"]
 
 #: Default bound on the bytes of all tensors of one run (checked from shapes before allocating).
 DEFAULT_MEMORY_LIMIT = 2 << 30
 #: Rounding variants of MultiplyByQuantizedMultiplier (see README "Rounding").
 ROUNDINGS = ("double", "single")
+#: How float32 CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED / BATCH_MATMUL sum their products (README "Float
+#: graphs"): ``"float64"`` (BLAS in float64, one rounding to float32 per sum; the default) or
+#: ``"sequential"`` (LiteRT BUILTIN_REF's float32 loop, bit-exact with it).
+FLOAT_ACCUMULATIONS = ("float64", "sequential")
 
 
 def _nbytes(shape: tuple[int, ...], dtype: str) -> int:
@@ -42,10 +46,15 @@ class PreparedGraph:
     rounding: str = "double"
     input_shapes: dict[int, tuple[int, ...]] = field(default_factory=dict)
     memory_limit: int = DEFAULT_MEMORY_LIMIT
+    float_accumulation: str = "float64"
 
     def __post_init__(self) -> None:
         if self.rounding not in ROUNDINGS:
             raise RefquantError(f"rounding must be one of {list(ROUNDINGS)}, got {self.rounding!r}")
+        if self.float_accumulation not in FLOAT_ACCUMULATIONS:
+            raise RefquantError(
+                f"float_accumulation must be one of {list(FLOAT_ACCUMULATIONS)}, got {self.float_accumulation!r}"
+            )
         sg = self.model.subgraphs[self.subgraph_index]
         self.subgraph = sg
         self.infos: dict[int, TensorInfo] = {}
@@ -102,7 +111,7 @@ class PreparedGraph:
             )
         ins = tuple(infos[i] if i >= 0 else None for i in op.inputs)
         outs = tuple(self._info(o, self.subgraph.tensors[o].shape) for o in op.outputs)
-        ctx = OpContext(self.model, self.subgraph_index, op, ins, outs, self.rounding)
+        ctx = OpContext(self.model, self.subgraph_index, op, ins, outs, self.rounding, self.float_accumulation)
         try:
             data = opdef.prepare(ctx)
         except RefquantError:

@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .cli import subcommand
+from .cli import add_engine_args, subcommand
 from .errors import InputError, UnsupportedOpError
 from .golden import Run, Runner, to_jsonable
-from .graph import ROUNDINGS
 from .inputs import RawInput, convert_input, load_raw_inputs
 from .model import Model, SubGraph
 from .ops.base import OpData, Step
@@ -260,6 +259,7 @@ def trace_element(
     *,
     sample: int = 0,
     rounding: str = "double",
+    float_accumulation: str = "float64",
 ) -> ElementTrace:
     """Run ``model`` on sample ``sample`` of ``data`` and trace ``element`` of ``tensor`` (index or name).
 
@@ -278,7 +278,7 @@ def trace_element(
         raise InputError(f"sample {sample} does not exist; the data holds {n} sample(s) (0..{n - 1})")
     sg = model.main
     index = resolve_tensor(sg, tensor)
-    runner = Runner(model, rounding)
+    runner = Runner(model, rounding, float_accumulation)
     run = runner.run([convert_input(r)[sample] for r in raws])
     if index not in run.values:
         raise InputError(f"tensor {index} {sg.tensors[index].name!r} has no value in the run")
@@ -345,7 +345,7 @@ def _trace_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensor", required=True, metavar="INDEX|NAME", help="tensor index or exact tensor name")
     p.add_argument("--element", default=None, metavar="i,j,k,l", help="index into the tensor's shape (no sample axis)")
     p.add_argument("--sample", type=int, default=0, metavar="S", help="sample of DATA to run (default 0)")
-    p.add_argument("--rounding", choices=ROUNDINGS, default="double", help="requantization rounding (default double)")
+    add_engine_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -354,7 +354,15 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     element = args.element
     if element is None:
         element = ""
-    tr = trace_element(args.model, args.input, args.tensor, element, sample=args.sample, rounding=args.rounding)
+    tr = trace_element(
+        args.model,
+        args.input,
+        args.tensor,
+        element,
+        sample=args.sample,
+        rounding=args.rounding,
+        float_accumulation=args.float_accumulation,
+    )
     if args.json:
         json.dump(tr.to_json(), sys.stdout)
         sys.stdout.write("\n")

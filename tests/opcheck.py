@@ -8,10 +8,20 @@ import refquant
 from refquant.errors import RefquantError
 from refquant.testing import LiteRTWorker
 
+#: Bound of the default float64-accumulation run against LiteRT's float32 loop, relative to the
+#: tensor's largest magnitude (plus FLOAT64_ATOL); see ``check_against_litert``.
+FLOAT64_RTOL = 1e-5
+FLOAT64_ATOL = 1e-6
 
-def run_refquant(model: bytes, inputs: list[np.ndarray], rounding: str = "double") -> refquant.Trace:
-    """Run ``model`` with refquant; return the trace (every tensor of the run)."""
-    it = refquant.Interpreter(model_content=model, rounding=rounding)
+
+def run_refquant(
+    model: bytes, inputs: list[np.ndarray], rounding: str = "double", float_accumulation: str = "sequential"
+) -> refquant.Trace:
+    """Run ``model`` with refquant; return the trace (every tensor of the run).
+
+    The default ``float_accumulation="sequential"`` is LiteRT BUILTIN_REF's float32 loop (bit-exact).
+    """
+    it = refquant.Interpreter(model_content=model, rounding=rounding, float_accumulation=float_accumulation)
     for d, x in zip(it.get_input_details(), inputs):
         if tuple(d["shape"]) != tuple(np.shape(x)):
             it.resize_tensor_input(d["index"], np.shape(x))
@@ -64,12 +74,19 @@ def check_against_litert(
     *,
     intermediates: bool = True,
     float_tolerance: float | None = None,
+    float64: bool = True,
 ) -> str:
     """Run ``model`` in LiteRT BUILTIN_REF and in refquant and require identical results.
 
     Where LiteRT rejects the model (or aborts its process), refquant must raise a RefquantError
     too. Returns LiteRT's status ("ok", "rejected", "aborted"). Integer tensors must be equal;
-    float tensors equal too unless ``float_tolerance`` (relative, for float graphs) is given.
+    float tensors equal too unless ``float_tolerance`` (relative, for float graphs) is given: that is
+    refquant with ``float_accumulation="sequential"``. Models with float tensors run a second time
+    with refquant's default float64 accumulation, whose float tensors must agree with LiteRT's within
+    ``FLOAT64_RTOL * max|litert| + FLOAT64_ATOL`` (the float32 loop's own rounding error, about
+    ``sqrt(K) * 2^-24`` of the magnitudes summed, is far below it for the test shapes, while a wrong tap
+    or term is not), same NaN and infinity positions, and integer tensors equal. ``float64=False`` skips
+    that run (inputs whose float32 products or partial sums overflow, where float64 sums stay finite).
     """
     res = litert.run(model, inputs)
     if res.status != "ok":
@@ -86,7 +103,30 @@ def check_against_litert(
         for idx, exp in res.tensors.items():
             if idx in trace.values and sg.tensors[idx].data is None:
                 _compare(f"tensor {idx} {sg.tensors[idx].name!r}", exp, trace.values[idx], float_tolerance)
+    if float64 and any(t.dtype == "float32" for t in sg.tensors):
+        trace64 = run_refquant(model, inputs, float_accumulation="float64")
+        for k, (d_exp, idx) in enumerate(zip(res.outputs, sg.outputs)):
+            name = f"float64 run, output {k} (tensor {idx} {sg.tensors[idx].name!r})"
+            _compare_float64(name, d_exp, trace64.values[idx], float_tolerance)
     return "ok"
+
+
+def _compare_float64(name: str, expected: np.ndarray, actual: np.ndarray, float_tolerance: float | None) -> None:
+    expected, actual = np.asarray(expected), np.asarray(actual)
+    if expected.dtype.kind != "f":
+        assert_equal_arrays(name, expected, actual)
+        return
+    assert expected.shape == actual.shape and expected.dtype == actual.dtype, f"{name}: {actual.dtype}{actual.shape}"
+    for what, f in (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf)):
+        if not np.array_equal(f(expected), f(actual)):
+            raise AssertionError(f"{name}: {what} positions differ\n{mismatch_report(name, expected, actual)}")
+    fin = np.isfinite(expected)
+    scale = float(np.abs(expected[fin]).max(initial=0.0))
+    rtol = max(FLOAT64_RTOL, float_tolerance or 0.0)
+    bound = rtol * scale + FLOAT64_ATOL
+    err = float(np.abs(expected[fin].astype(np.float64) - actual[fin].astype(np.float64)).max(initial=0.0))
+    if err > bound:
+        raise AssertionError(f"{name}: max error {err:.3g} > {bound:.3g}\n{mismatch_report(name, expected, actual)}")
 
 
 def _compare(name: str, expected: np.ndarray, actual: np.ndarray, float_tolerance: float | None) -> None:

@@ -105,6 +105,8 @@ class OpContext:
     inputs: tuple[TensorInfo | None, ...]
     outputs: tuple[TensorInfo, ...]
     rounding: str = "double"
+    #: ``"float64"`` or ``"sequential"``: how float32 matrix products sum (``refquant.graph.FLOAT_ACCUMULATIONS``).
+    float_accumulation: str = "float64"
 
     @property
     def options(self) -> Any:

@@ -11,7 +11,8 @@ KERNEL_NOTES 3.4::
   option applies), ``(M, shift) = QuantizeMultiplier(f64(f32(s_l * s_r)) / f64(s_out))``.
 * int8 x int8 -> int32: the raw wrapped int32 sum of ``lhs * rhs``, zero points not subtracted.
 * int16 x int16 / int16 x int8 -> int16: int64 accumulator and MBQM64; every zero point must be 0.
-* float32: float32 sum in ``k`` order (product, then add), no bias, no activation.
+* float32: float32 sum in ``k`` order (product, then add), no bias, no activation
+  (``float_accumulation="sequential"``); by default the sums run in float64 and are rounded once.
 
 Batch dimensions (operand ranks 2..5) broadcast NumPy-style. The kernel reads the legacy per-tensor
 ``params.scale`` / ``params.zero_point``, which are 0 for per-channel tensors; refquant rejects
@@ -27,7 +28,7 @@ import numpy as np
 from ..fixedpoint import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64
 from ..quantization import dtype_range, quantize_multiplier
 from .base import OpContext, OpData, Step
-from .fully_connected import exact_matmul, float64_matmul_is_exact, sequential_matmul_f32, wrap_int32_i64
+from .fully_connected import FLOAT_SUM_STEPS, exact_matmul, float64_matmul_is_exact, float_matmul, wrap_int32_i64
 
 __all__ = ["BatchMatMulData", "prepare_batch_matmul"]
 
@@ -56,6 +57,8 @@ class BatchMatMulData(OpData):
     float64_exact: bool = True
     #: MBQM rounding variant for the int8 path ("double" or "single").
     rounding: str = "double"
+    #: float32 sums: ``"float64"`` or ``"sequential"`` (:func:`refquant.ops.fully_connected.float_matmul`).
+    accumulation: str = "float64"
 
     def _operands(self, inputs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
         lhs, rhs = np.asarray(inputs[0]), np.asarray(inputs[1])
@@ -69,7 +72,7 @@ class BatchMatMulData(OpData):
         """``{"acc": [..., M, N]}``: int32 (int8), int64 (int16) or float32 sums before requantization."""
         lhs, rhs = self._operands(inputs)
         if self.kind == "float32":
-            return {"acc": sequential_matmul_f32(lhs, rhs)}
+            return {"acc": float_matmul(lhs, rhs, self.accumulation)}
         a = lhs.astype(np.int64) + self.lhs_offset
         b = rhs.astype(np.int64) + self.rhs_offset
         acc = exact_matmul(a, b, self.float64_exact)
@@ -109,8 +112,8 @@ class BatchMatMulData(OpData):
             Step("rhs_col", rcol.copy(), f"column {j} of the RHS{' (adj_y)' if self.adj_y else ''} in {where}"),
         ]
         if self.kind == "float32":
-            acc = sequential_matmul_f32(lrow[None, :], rcol[:, None])[0, 0]
-            steps.append(Step("value", out_dtype.type(acc), "float32 sum of products, k in order"))
+            acc = float_matmul(lrow[None, :], rcol[:, None], self.accumulation)[0, 0]
+            steps.append(Step("value", out_dtype.type(acc), FLOAT_SUM_STEPS[self.accumulation]))
             return steps
         steps += [
             Step("lhs_offset", self.lhs_offset, "-zp_lhs"),
@@ -192,7 +195,7 @@ def prepare_batch_matmul(ctx: OpContext) -> OpData:
 
     if lhs.dtype == "float32":
         ctx.check_dtype(out, ("float32",), "output")
-        return BatchMatMulData(kind="float32", **common)  # type: ignore[arg-type]
+        return BatchMatMulData(kind="float32", accumulation=ctx.float_accumulation, **common)  # type: ignore[arg-type]
 
     if lhs.dtype == "int8":
         ctx.check_dtype(out, ("int8", "int32"), "output")

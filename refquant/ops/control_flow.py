@@ -46,7 +46,13 @@ def _prepare_graph(ctx: OpContext, index: int, shapes: list[tuple[int, ...]], dt
         raise ctx.error(f"subgraph {index} calls itself through control flow ({list(active)} -> {index})")
     token = _ACTIVE.set(active + (index,))
     try:
-        return PreparedGraph(ctx.model, index, ctx.rounding, {i: s for i, s in zip(sg.inputs, shapes)})
+        return PreparedGraph(
+            ctx.model,
+            index,
+            ctx.rounding,
+            {i: s for i, s in zip(sg.inputs, shapes)},
+            float_accumulation=ctx.float_accumulation,
+        )
     finally:
         _ACTIVE.reset(token)
 

@@ -39,10 +39,17 @@ cache, float32 BLAS / multiply-adds for the bias-free sums where ``max|x| * sum|
 with the scale folded into the filter), and ``floor(acc*scale + const)`` evaluated exactly in float64. The
 tests compare every mode with ``eval_reference``; :data:`FAST_PATHS` switches them off.
 
-Float32 kernels accumulate in float32 in the C loop order (one rounded product, then one rounded add per
-tap, no FMA, skipped taps not added), then add the bias and clamp, so they match the reference float
-kernels bit for bit as well; the loops run over kernel taps and channels, never over output elements, and
-the fast form runs the same steps per cached block of output rows.
+Float32 kernels, ``float_accumulation="sequential"``, accumulate in float32 in the C loop order (one
+rounded product, then one rounded add per tap, no FMA, skipped taps not added), then add the bias and
+clamp, so they match the reference float kernels bit for bit as well; the loops run over kernel taps and
+channels, never over output elements, and the fast form runs the same steps per cached block of output
+rows. With ``float_accumulation="float64"`` (the default) CONV_2D and TRANSPOSE_CONV compute each sum in
+float64 BLAS (im2col, or the tap product and col2im) and round it once to float32 before the float32 bias
+add and clamp: every product of two float32 is exact in float64, so the result differs from the exact sum
+by float64 rounding plus one float32 rounding, while the sequential float32 sum may differ from it by up
+to ``K * 2^-24 * sum|x*w|`` (K products). DEPTHWISE_CONV_2D sums at most KH*KW terms and keeps the
+sequential form in both modes. A filter with inf or NaN values runs the sequential kernel, because the
+float64 form's zero padding would turn a skipped out-of-image tap into ``0 * inf = NaN``.
 
 Each prepared op also provides ``accumulators`` (the int32/int64 accumulators including the bias,
 before requantization) and ``trace`` (the arithmetic of one output element, computed by a separate,
@@ -74,6 +81,7 @@ from ..quantization import (
 )
 from .base import OpContext, OpData, Step, TensorInfo
 from .fastpath import FoldedRequant, prepare_folded_requant, requant_tail, rows_per_block
+from .fully_connected import FLOAT_SUM_STEPS
 
 __all__ = [
     "prepare_conv2d",
@@ -380,19 +388,22 @@ _F32_MIN_DEPTH = 32
 _WEIGHT_BLOCK = 1 << 17
 
 
-def _float_epilogue(bias: np.ndarray | None, act_min: float, act_max: float) -> Any:
+def _float_epilogue(bias: np.ndarray | None, act_min: float, act_max: float, per_chunk: bool = False) -> Any:
     """In-place ``min(max(block + bias, act_min), act_max)`` on a finished (..., O) block of float32 sums:
-    the reference kernels' bias add and ActivationFunctionWithMinMax, applied while the block is cached."""
+    the reference kernels' bias add and ActivationFunctionWithMinMax, applied while the block is cached.
+    With ``per_chunk`` the function takes ``(block, channels)`` for a block of the channels ``channels``."""
     lo, hi = np.float32(act_min), np.float32(act_max)
     b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
 
-    def finish(blk: np.ndarray) -> None:
+    def finish(blk: np.ndarray, cs: slice = _ALL) -> None:
         if b is not None:
-            np.add(blk, b, out=blk)
+            np.add(blk, b[cs], out=blk)
         np.maximum(blk, lo, out=blk)
         np.minimum(blk, hi, out=blk)
 
-    return finish
+    if per_chunk:
+        return finish
+    return lambda blk: finish(blk)
 
 
 def _fast_weights(w2: np.ndarray, filter_offset: int, fr: FoldedRequant, mode: str, cs: slice = _ALL) -> np.ndarray:
@@ -853,6 +864,86 @@ class ConvFloatData(_ConvGeometry, OpData):
     #: Fused-activation clamp range (float32).
     act_min: float
     act_max: float
+    #: ``"float64"`` (BLAS sums rounded once) or ``"sequential"`` (LiteRT's float32 loop), see the module doc.
+    accumulation: str = "float64"
+    #: The filter is a constant whose values prepare found finite (else eval checks them).
+    filter_finite: bool = False
+
+    def _uses_float64(self, w: np.ndarray) -> bool:
+        return self.accumulation == "float64" and (self.filter_finite or bool(np.isfinite(w).all()))
+
+    def _total64(self, inputs: list[np.ndarray | None], epilogue: Any = None) -> np.ndarray:
+        """The sums in float64 BLAS, rounded once to float32 (``float_accumulation="float64"``).
+
+        im2col over a zero-padded input, block of output rows by block (a block's columns and sums stay
+        in the cache), filters above :data:`_WEIGHT_BLOCK` float64 elements in chunks of output channels.
+        ``epilogue(block, channels)`` finishes each block in place (bias add and clamp).
+        """
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        x = np.asarray(x, np.float32)
+        out_shape = self.output_shapes[0]
+        bsz, oh, ow, o = out_shape
+        out = np.empty(out_shape, np.float32)
+        if out.size == 0:
+            return out
+        c = x.shape[3]
+        kh, kw, g = self.kernel_h, self.kernel_w, self.groups
+        ig, og = c // g, o // g
+        k = kh * kw * ig
+        w2 = np.asarray(w, np.float32).reshape(o, k)
+        pointwise = kh == kw == 1 and self.stride_h == self.stride_w == 1 and g == 1
+        oc = max(1, _WEIGHT_BLOCK // k) if g == 1 else o  # output channels per filter chunk
+        rows = rows_per_block(max(k, min(o, oc)) * (1 if pointwise else ow))
+        if pointwise:
+            n = bsz * oh * ow
+            x2, o2 = x.reshape(n, c), out.reshape(n, o)
+            blocks: list[tuple[int, ...]] = [(n0, min(n, n0 + rows)) for n0 in range(0, n, rows)]
+            nmax = min(rows, n)
+        else:
+            eff_h = (kh - 1) * self.dilation_h + 1
+            eff_w = (kw - 1) * self.dilation_w + 1
+            hp = (oh - 1) * self.stride_h + eff_h
+            wp = (ow - 1) * self.stride_w + eff_w
+            xp = _padded_input(x, self.pad_h, self.pad_w, hp, wp, 0)
+            windows = sliding_window_view(xp, (eff_h, eff_w), axis=(1, 2))  # (B, Hp', Wp', C, eff_h, eff_w)
+            nb = max(1, min(bsz, rows // oh)) if rows >= oh else 1
+            rows = min(rows, oh)
+            blocks = [
+                (b0, min(bsz, b0 + nb), y0, min(oh, y0 + rows)) for b0 in range(0, bsz, nb) for y0 in range(0, oh, rows)
+            ]
+            nmax = nb * rows * ow
+        xb = np.empty((nmax, k), np.float64)
+        for c0 in range(0, o, oc):
+            cs = slice(c0, min(o, c0 + oc))
+            wt = w2[cs].astype(np.float64)
+            for blk in blocks:
+                if pointwise:
+                    n0, n1 = blk
+                    m = n1 - n0
+                    np.copyto(xb[:m], x2[n0:n1])
+                    dst = o2[n0:n1, cs]
+                    dst[...] = xb[:m] @ wt.T
+                else:
+                    b0, b1, y0, y1 = blk
+                    m = (b1 - b0) * (y1 - y0) * ow
+                    win = windows[
+                        b0:b1,
+                        y0 * self.stride_h : (y1 - 1) * self.stride_h + 1 : self.stride_h,
+                        0 : (ow - 1) * self.stride_w + 1 : self.stride_w,
+                        :,
+                        :: self.dilation_h,
+                        :: self.dilation_w,
+                    ]  # (nb, rows, OW, C, KH, KW)
+                    dst = out[b0:b1, y0:y1, :, cs]
+                    cols = _reshape_view(xb[:m], (b1 - b0, y1 - y0, ow, kh, kw, ig))
+                    for gi in range(g):
+                        np.copyto(cols, win[:, :, :, gi * ig : (gi + 1) * ig].transpose(0, 1, 2, 4, 5, 3))
+                        gs = slice(gi * og, (gi + 1) * og) if g > 1 else _ALL
+                        dst[..., gs] = (xb[:m] @ wt[gs].T).reshape(dst[..., gs].shape)
+                if epilogue is not None:
+                    epilogue(dst, cs)
+        return out
 
     def _total(self, inputs: list[np.ndarray | None], blocked: bool | None = None, epilogue: Any = None) -> np.ndarray:
         """The float32 sums, each term added in (ky, kx, ic) order, out-of-image taps skipped.
@@ -895,15 +986,20 @@ class ConvFloatData(_ConvGeometry, OpData):
 
     def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
         """``{"acc": ...}``: the float32 sum plus bias, before the activation clamp."""
-        total = self._total(inputs)
+        assert inputs[1] is not None
+        total = self._total64(inputs) if self._uses_float64(inputs[1]) else self._total(inputs)
         bias = inputs[2] if len(inputs) > 2 else None
         if bias is not None:
             total = total + np.asarray(bias, np.float32).reshape(-1)
         return {"acc": total}
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Sequential float32 convolution, + bias, clamp (fast path: bias and clamp per cached block)."""
+        """Float32 convolution (float64 or sequential sums), + bias, clamp (per cached block)."""
         bias = inputs[2] if len(inputs) > 2 else None
+        assert inputs[1] is not None
+        if self._uses_float64(inputs[1]):
+            b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
+            return [self._total64(inputs, epilogue=_float_epilogue(b, self.act_min, self.act_max, per_chunk=True))]
         if FAST_PATHS:
             return [self._total(inputs, epilogue=_float_epilogue(bias, self.act_min, self.act_max))]
         acc = self.accumulators(inputs)["acc"]
@@ -921,11 +1017,14 @@ class ConvFloatData(_ConvGeometry, OpData):
         vals, mask, pos = self._window(np.asarray(x, np.float32), b, oy, ox, slice(grp * ig, (grp + 1) * ig))
         taps = np.asarray(w[oc], np.float32)
         total = np.float32(0)
-        for ky in range(self.kernel_h):
-            for kx in range(self.kernel_w):
-                if mask[ky, kx]:
-                    for ic in range(ig):
-                        total = np.float32(total + np.float32(vals[ky, kx, ic] * taps[ky, kx, ic]))
+        if self._uses_float64(w):
+            total = np.float32(np.dot(vals[mask].astype(np.float64).ravel(), taps[mask].astype(np.float64).ravel()))
+        else:
+            for ky in range(self.kernel_h):
+                for kx in range(self.kernel_w):
+                    if mask[ky, kx]:
+                        for ic in range(ig):
+                            total = np.float32(total + np.float32(vals[ky, kx, ic] * taps[ky, kx, ic]))
         bias = inputs[2] if len(inputs) > 2 else None
         bv = np.float32(np.asarray(bias, np.float32).reshape(-1)[oc]) if bias is not None else np.float32(0)
         acc = np.float32(total + bv)
@@ -935,7 +1034,7 @@ class ConvFloatData(_ConvGeometry, OpData):
             Step("positions", pos, "(iy, ix) of each (ky, kx) tap; out-of-image window entries show 0"),
             Step("in image", mask, "taps outside the image are skipped"),
             Step("taps", taps, f"filter[{oc}]"),
-            Step("sum", total, "float32 running sum in (ky, kx, ic) order"),
+            Step("sum", total, FLOAT_SUM_STEPS["float64" if self._uses_float64(w) else "sequential"]),
             Step("bias", bv, f"bias[{oc}]"),
             Step("acc", acc, "sum + bias (float32)"),
             Step("clamp", value, f"clamp to [{self.act_min}, {self.act_max}] -> output value"),
@@ -1009,6 +1108,8 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
             groups=groups,
             act_min=float(lo),
             act_max=float(hi),
+            accumulation=ctx.float_accumulation,
+            filter_finite=filt.value is not None and bool(np.isfinite(filt.value).all()),
             **geom,
         )
     _check_depth(ctx, geom["kernel_h"] * geom["kernel_w"] * ig)
@@ -1491,6 +1592,8 @@ class TransposeConvFloatData(_TransposeGeometry, OpData):
     #: Fused-activation clamp range (float32).
     act_min: float
     act_max: float
+    #: ``"float64"`` (BLAS tap products and col2im in float64, rounded once) or ``"sequential"``.
+    accumulation: str = "float64"
 
     def _total(self, inputs: list[np.ndarray | None]) -> np.ndarray:
         w, x = inputs[1], inputs[2]
@@ -1503,6 +1606,20 @@ class TransposeConvFloatData(_TransposeGeometry, OpData):
         x = np.asarray(x, np.float32)
         w = np.asarray(w, np.float32)
         h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+        if self.accumulation == "float64":
+            # Every (input, tap) product sum over channels in one BLAS product, then the col2im scatter.
+            bsz, oc = out_shape[0], out_shape[3]
+            kh, kw = self.kernel_h, self.kernel_w
+            cols = x.reshape(-1, c).astype(np.float64) @ w.reshape(oc * kh * kw, c).T.astype(np.float64)
+            cols = cols.reshape(bsz, h, wd, oc, kh, kw)
+            acc = np.zeros(out_shape, np.float64)
+            for ky in range(kh):
+                for kx in range(kw):
+                    sl = self._tap_slices((oh, ow), (h, wd), ky, kx)
+                    if sl is not None:
+                        iy, ix, oy, ox = sl
+                        acc[:, oy, ox, :] += cols[:, iy, ix, :, ky, kx]
+            return acc.astype(np.float32)
         # Each output adds its terms in the C loop order (iy, ix, ic ascending); for a fixed output, a
         # larger iy means a smaller ky, so the global order (ky desc, kx desc, ic asc) is the same order.
         for ky in reversed(range(self.kernel_h)):
@@ -1540,9 +1657,15 @@ class TransposeConvFloatData(_TransposeGeometry, OpData):
         b, oy, ox, oc = _check_element(self, output, element)
         contrib = self._contributions((x.shape[1], x.shape[2]), oy, ox)
         total = np.float32(0)
-        for iy, ix, ky, kx in contrib:
-            for ic in range(x.shape[3]):
-                total = np.float32(total + np.float32(np.float32(x[b, iy, ix, ic]) * np.float32(w[oc, ky, kx, ic])))
+        if self.accumulation == "float64":
+            xs = np.array([x[b, iy, ix, :] for iy, ix, _, _ in contrib], np.float64).reshape(-1)
+            ws = np.array([w[oc, ky, kx, :] for _, _, ky, kx in contrib], np.float64).reshape(-1)
+            total = np.float32(np.dot(xs, ws))
+        else:
+            for iy, ix, ky, kx in contrib:
+                for ic in range(x.shape[3]):
+                    prod = np.float32(np.float32(x[b, iy, ix, ic]) * np.float32(w[oc, ky, kx, ic]))
+                    total = np.float32(total + prod)
         bias = inputs[3] if len(inputs) > 3 else None
         acc = total
         if bias is not None:
@@ -1550,7 +1673,7 @@ class TransposeConvFloatData(_TransposeGeometry, OpData):
         value = np.float32(min(max(acc, np.float32(self.act_min)), np.float32(self.act_max)))
         return [
             Step("contributions", contrib, "(iy, ix, ky, kx) reaching this output, in kernel order"),
-            Step("sum", total, "float32 running sum"),
+            Step("sum", total, FLOAT_SUM_STEPS[self.accumulation]),
             Step("acc", acc, "sum + bias (float32)" if bias is not None else "no bias tensor"),
             Step("clamp", value, f"clamp to [{self.act_min}, {self.act_max}] -> output value"),
         ]
@@ -1636,7 +1759,12 @@ def prepare_transpose_conv(ctx: OpContext) -> OpData:
     if inp.dtype == "float32":
         lo, hi = _float_range(ctx)
         return TransposeConvFloatData(
-            output_shapes=(oshape,), output_dtypes=("float32",), act_min=float(lo), act_max=float(hi), **geom
+            output_shapes=(oshape,),
+            output_dtypes=("float32",),
+            act_min=float(lo),
+            act_max=float(hi),
+            accumulation=ctx.float_accumulation,
+            **geom,
         )
     _check_depth(ctx, kh * kw * inp.shape[3])
     ctx.require_quant(filt)

@@ -10,13 +10,14 @@ float64 with C ``round`` (one rounding, ties away from zero), not with MultiplyB
 
 int16 input x int16 filter accumulates in int64 and uses MBQM64 with QuantizeMultiplier's (M, shift).
 The uint8 -> int16 legacy kernel clamps to ``[act_min - zp_out, act_max - zp_out]`` before adding zp_out.
-float32 accumulates sequentially in float32 in ``d`` order (a product then an add, no FMA), adds the bias
-and clamps with the fused activation (KERNEL_NOTES 4). Hybrid FC (float32 input, int8/int4/int2 weights)
+float32 (``float_accumulation="sequential"``) accumulates sequentially in float32 in ``d`` order (a product
+then an add, no FMA), adds the bias and clamps with the fused activation (KERNEL_NOTES 4), bit for bit;
+the default ``"float64"`` sums in float64 BLAS and rounds once (:func:`float_matmul`). Hybrid FC (float32 input, int8/int4/int2 weights)
 quantizes each input row on the fly exactly as the x86 wheel's tensor_utils do (see
 :class:`FullyConnectedHybridData`).
 
-Shared helpers for integer matrix products (:func:`exact_matmul`, :func:`sequential_matmul_f32`) are also
-used by BATCH_MATMUL.
+Shared helpers for matrix products (:func:`exact_matmul`, :func:`sequential_matmul_f32`,
+:func:`float_matmul`) are also used by BATCH_MATMUL.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ __all__ = [
     "prepare_fully_connected",
     "exact_matmul",
     "sequential_matmul_f32",
+    "float_matmul",
+    "FLOAT_SUM_STEPS",
     "float64_matmul_is_exact",
     "requantize_float64",
 ]
@@ -330,6 +333,40 @@ class FullyConnectedQuantData(OpData):
         return steps
 
 
+#: Trace wording of a float sum per accumulation mode.
+FLOAT_SUM_STEPS = {
+    "sequential": "float32 running sum of the float32 products, in depth order",
+    "float64": "sum of the (exact) products in float64, rounded once to float32",
+}
+#: Float64 elements of ``b`` converted at a time by :func:`float_matmul` (1 MiB).
+_F64_CHUNK = 1 << 17
+
+
+def float_matmul(a: np.ndarray, b: np.ndarray, accumulation: str = "float64") -> np.ndarray:
+    """float32 ``a @ b`` (batched like ``np.matmul``) with the sums of ``refquant.graph.FLOAT_ACCUMULATIONS``.
+
+    ``"sequential"``: :func:`sequential_matmul_f32`, LiteRT's float32 loop bit for bit. ``"float64"``:
+    float64 BLAS on the float32 operands, each sum rounded once to float32. A product of two float32 is
+    exact in float64 (24 + 24 significant bits), so this differs from the exact sum by float64 rounding
+    (``K * 2^-53 * sum|a*b|`` at most) and the final rounding, while the float32 loop may differ from it by
+    up to ``K * 2^-24 * sum|a*b|``: the two agree within LiteRT's own rounding error. A 2-D ``b`` of more
+    than :data:`_F64_CHUNK` elements is converted in chunks of columns.
+    """
+    if accumulation == "sequential":
+        return sequential_matmul_f32(a, b)
+    a64 = np.asarray(a, dtype=np.float32).astype(np.float64)
+    b = np.asarray(b, dtype=np.float32)
+    if b.ndim != 2 or b.size <= _F64_CHUNK or a64.ndim != 2:
+        return np.matmul(a64, b.astype(np.float64)).astype(np.float32)
+    k, n = b.shape
+    out = np.empty((a64.shape[0], n), np.float32)
+    step = max(1, _F64_CHUNK // max(1, k))
+    for j0 in range(0, n, step):
+        j1 = min(n, j0 + step)
+        out[:, j0:j1] = a64 @ b[:, j0:j1].astype(np.float64)
+    return out
+
+
 @dataclass(frozen=True)
 class FullyConnectedFloatData(OpData):
     """Prepared float32 FULLY_CONNECTED (LiteRT ``reference_ops::FullyConnected`` for float)."""
@@ -348,6 +385,8 @@ class FullyConnectedFloatData(OpData):
     #: The constant filter transposed to a contiguous float32 [D, U] (computed once in prepare, so that the
     #: sequential products read contiguous rows), or None when the filter is not constant.
     filter_t: np.ndarray | None = field(default=None, repr=False)
+    #: ``"float64"`` or ``"sequential"`` sums (:func:`float_matmul`).
+    accumulation: str = "float64"
 
     _not_params = OpData._not_params | frozenset({"filter_t"})
 
@@ -361,11 +400,11 @@ class FullyConnectedFloatData(OpData):
             return {"acc": np.zeros((self.batches, self.units), np.float32)}
         x, w = self._operands(inputs)
         if self.filter_t is not None and FAST_PATHS:
-            return {"acc": sequential_matmul_f32(x, self.filter_t)}
-        return {"acc": sequential_matmul_f32(x, w.T)}
+            return {"acc": float_matmul(x, self.filter_t, self.accumulation)}
+        return {"acc": float_matmul(x, w.T, self.accumulation)}
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Sequential float32 dot products, + bias (0.0f when absent), then the activation clamp."""
+        """Float32 dot products (float64 or sequential sums), + bias (0.0f when absent), then the clamp."""
         if self.zero_depth:
             return [np.zeros(self.output_shapes[0], np.float32)]
         acc = self.accumulators(inputs)["acc"]
@@ -380,7 +419,7 @@ class FullyConnectedFloatData(OpData):
         if self.zero_depth:
             return [Step("value", np.float32(0), "filter depth is 0: LiteRT writes zeros")]
         x, w = self._operands(inputs)
-        acc = sequential_matmul_f32(x[b : b + 1], w[u : u + 1].T)[0, 0]
+        acc = float_matmul(x[b : b + 1], w[u : u + 1].T, self.accumulation)[0, 0]
         bias = inputs[2] if len(inputs) > 2 else None
         bv = np.float32(0) if bias is None else np.asarray(bias, np.float32).reshape(-1)[u]
         total = np.float32(acc + bv)
@@ -388,7 +427,7 @@ class FullyConnectedFloatData(OpData):
         return [
             Step("input_row", x[b].copy(), f"input row {b} of [{self.batches}, {self.depth}]"),
             Step("filter_row", w[u].copy(), f"filter row {u}"),
-            Step("acc", acc, "float32 sum of products, d = 0..D-1 in order"),
+            Step("acc", acc, FLOAT_SUM_STEPS[self.accumulation]),
             Step("bias", bv, f"bias[{u}] (0.0f without bias)"),
             Step("sum", total, "acc + bias in float32"),
             Step("value", out, f"clamp to [{self.act_min}, {self.act_max}]"),
@@ -723,6 +762,7 @@ def prepare_fully_connected(ctx: OpContext) -> OpData:
             act_max=float(hi),
             zero_depth=depth == 0,
             filter_t=filter_t,
+            accumulation=ctx.float_accumulation,
         )
 
     for t, role in ((x, "input"), (y, "output")):

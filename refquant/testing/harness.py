@@ -87,15 +87,19 @@ class Case:
         return h.hexdigest()[:16]
 
 
-def run_reference(model: bytes, inputs: Sequence[np.ndarray], *, rounding: str = "double") -> list[np.ndarray]:
+def run_reference(
+    model: bytes, inputs: Sequence[np.ndarray], *, rounding: str = "double", float_accumulation: str = "float64"
+) -> list[np.ndarray]:
     """Run ``model`` on ``inputs`` with refquant; return the outputs in model output order.
 
-    ``rounding`` is ``"double"`` (LiteRT's default build) or ``"single"`` (``TFLITE_SINGLE_ROUNDING``).
+    ``rounding`` is ``"double"`` (LiteRT's default build) or ``"single"`` (``TFLITE_SINGLE_ROUNDING``);
+    ``float_accumulation`` ``"float64"`` (default) or ``"sequential"`` (LiteRT BUILTIN_REF's float32 loop:
+    use it to compare a float backend bit for bit with LiteRT's reference kernels).
     Raises :class:`refquant.RefquantError` when refquant cannot run the model.
     """
     from ..interpreter import Interpreter
 
-    it = Interpreter(model_content=bytes(model), rounding=rounding)
+    it = Interpreter(model_content=bytes(model), rounding=rounding, float_accumulation=float_accumulation)
     for d, x in zip(it.get_input_details(), inputs):
         if tuple(d["shape"]) != tuple(np.shape(x)):
             it.resize_tensor_input(d["index"], np.shape(x))
@@ -185,6 +189,7 @@ def assert_matches_reference(
     tolerance: float = 0,
     atol: float = 0.0,
     rounding: str = "double",
+    float_accumulation: str = "float64",
 ) -> None:
     """Run ``case`` on the backend ``run`` and on refquant; raise ``AssertionError`` where they differ.
 
@@ -195,7 +200,9 @@ def assert_matches_reference(
     NaN. ``atol`` (float outputs only) also accepts elements within that absolute difference, for
     values near 0 where a few ULPs are very little. Dtypes are not compared, values are (in a wide type, so int8 never wraps): an int32 array
     holding the right int8 values passes, a float array for an integer output does not.
-    ``rounding`` selects refquant's requantization rounding (``"double"``: LiteRT's default build).
+    ``rounding`` selects refquant's requantization rounding (``"double"``: LiteRT's default build);
+    ``float_accumulation`` how refquant sums float32 conv/FC/matmul products (``"float64"``, or
+    ``"sequential"`` for LiteRT BUILTIN_REF's float32 loop, bit for bit).
 
     The message follows ``numpy.testing``: "Mismatched elements: k / n (p%)", the largest difference
     in LSB, the first differing index with both values, the case description, and the
@@ -209,7 +216,7 @@ def assert_matches_reference(
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     if atol < 0 or not np.isfinite(atol):
         raise ValueError(f"atol must be a finite number >= 0, got {atol!r}")
-    expected = run_reference(case.model, case.inputs, rounding=rounding)
+    expected = run_reference(case.model, case.inputs, rounding=rounding, float_accumulation=float_accumulation)
     got = run(bytes(case.model), [np.array(x, copy=True) for x in case.inputs])
     if got is None or isinstance(got, np.ndarray) or not isinstance(got, Sequence):
         raise AssertionError(
@@ -284,5 +291,7 @@ def assert_matches_reference(
                 cmd += ["--element", ",".join(str(i) for i in idx)]
             if rounding != "double":
                 cmd += ["--rounding", rounding]
+            if float_accumulation != "float64":
+                cmd += ["--float-accumulation", float_accumulation]
             text += ["Explain refquant's value of the first differing element:", "  " + shlex.join(cmd)]
     raise AssertionError("\n".join(text))

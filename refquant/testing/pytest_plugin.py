@@ -62,7 +62,7 @@ register_profiles()  # at import: before Hypothesis' own plugin reads --hypothes
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--refquant-backend``, ``--refquant-tolerance`` and ``--refquant-rounding``."""
+    """Add ``--refquant-backend``, ``--refquant-tolerance``, ``--refquant-rounding`` and ``--refquant-float-accumulation``."""
     group = parser.getgroup("refquant", "refquant differential testing")
     group.addoption(
         "--refquant-backend",
@@ -82,6 +82,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("double", "single"),
         default="double",
         help="refquant's requantization rounding: double (LiteRT's default build) or single",
+    )
+    group.addoption(
+        "--refquant-float-accumulation",
+        choices=("float64", "sequential"),
+        default="float64",
+        help="refquant's float32 conv/FC/matmul sums: float64 (default) or sequential (LiteRT REF's loop)",
     )
 
 
@@ -117,15 +123,18 @@ def refquant_backend(pytestconfig: pytest.Config) -> Backend:
 @pytest.fixture(scope="session")
 def assert_backend_matches(refquant_backend: Backend, pytestconfig: pytest.Config) -> Callable[..., None]:
     """``assert_backend_matches(case, tolerance=None)``: :func:`refquant.testing.assert_matches_reference`
-    on the ``refquant_backend`` fixture, with the tolerance and rounding of the command-line options.
+    on the ``refquant_backend`` fixture, with the tolerance, rounding and float accumulation of the
+    command-line options.
 
     Session-scoped, so it can be used in ``@given`` tests without Hypothesis' function-scoped-fixture check.
     """
     default_tol = float(pytestconfig.getoption("--refquant-tolerance"))
     rounding = str(pytestconfig.getoption("--refquant-rounding"))
+    fa = str(pytestconfig.getoption("--refquant-float-accumulation"))
 
     def check(case: Case, tolerance: float | None = None, **kwargs: object) -> None:
         tol = default_tol if tolerance is None else tolerance
+        kwargs.setdefault("float_accumulation", fa)
         assert_matches_reference(refquant_backend, case, tolerance=tol, rounding=rounding, **kwargs)  # type: ignore[arg-type]
 
     return check
