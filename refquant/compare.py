@@ -762,6 +762,7 @@ def compare(
         float_model=fname,
         samples=n,
         rounding=rounding,
+        float_accumulation=float_accumulation,
         reference="float_model" if fmodel is not None else "float_shadow",
         tensors=reports,
         outputs=outputs,

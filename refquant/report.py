@@ -3,6 +3,7 @@
 JSON shape (``Report.to_dict``)::
 
     {"model": str, "float_model": str | null, "samples": int, "rounding": "double" | "single",
+     "float_accumulation": "float64" | "sequential",
      "reference": "float_model" | "float_shadow", "sqnr_inf_db": 999.0,
      "tensors": [{"index", "name", "op_index", "opcode", "dtype", "shape", "scale", "zero_point",
                   "mse", "max_abs_error", "mean_error", "sqnr_db", "cosine", "rmse_lsb", "max_abs_error_lsb",
@@ -133,6 +134,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     batched: bool = False
+    #: How the float graphs summed conv/FC/matmul products ("float64" or "sequential").
+    float_accumulation: str = "float64"
 
     def to_dict(self) -> dict:
         """The report as plain JSON-ready data (see the module docstring)."""
@@ -141,6 +144,7 @@ class Report:
             "float_model": self.float_model,
             "samples": self.samples,
             "rounding": self.rounding,
+            "float_accumulation": self.float_accumulation,
             "reference": self.reference,
             "sqnr_inf_db": SQNR_INF_DB,
             "tensors": [t.to_dict() for t in self.tensors],
@@ -253,7 +257,7 @@ def render_text(report: Report, worst: int = 3) -> str:
     )
     lines = [
         f"refquant compare: {os.path.basename(report.model)} vs {ref}; {report.samples} samples, "
-        f"{report.rounding} rounding",
+        f"{report.rounding} rounding, {report.float_accumulation} float sums",
         "acc = quantized run vs reference run; loc = the op in float on its dequantized quantized inputs vs its output;"
         f" LSB = tensor scale (rounding alone: RMSE {ROUNDING_RMSE_LSB:.3f} LSB)",
     ]
@@ -480,6 +484,7 @@ def render_html(report: Report, worst: int = 3, plots: bool = True) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Quantization error report: <code>{esc(report.model)}</code></h1>",
         f'<p class="muted">reference: {ref} · {report.samples} samples · {esc(report.rounding)} rounding · '
+        f"{esc(report.float_accumulation)} float sums · "
         f"accumulated = quantized run vs reference run; local = the op run in float on its dequantized quantized "
         f"inputs vs its output; LSB = the tensor's scale (rounding alone gives RMSE {ROUNDING_RMSE_LSB:.3f} LSB)</p>",
         f'<div class="summary">{esc(summary_line(report))}</div>',

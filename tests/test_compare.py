@@ -139,6 +139,21 @@ def test_float_model_reference_includes_weight_error():
     assert rep.reference == "float_model" and rep.float_model == "<float model bytes>"
 
 
+def test_float_accumulation_option_reaches_the_float_graphs_and_the_report():
+    model, fmodel, x = quant_fc_model(), float_fc_model(out_name="fc/out"), _x()
+    reps = {
+        fa: compare(model, fmodel, inputs=[x], progress=False, float_accumulation=fa)
+        for fa in ("float64", "sequential")
+    }
+    for fa, rep in reps.items():
+        assert rep.float_accumulation == fa and rep.to_dict()["float_accumulation"] == fa
+    a, b = (next(t for t in r.tensors if t.opcode == "FULLY_CONNECTED") for r in reps.values())
+    # The float reference sums 4 products: the two modes differ by float32 rounding at most.
+    assert a.accumulated.sqnr_db == pytest.approx(b.accumulated.sqnr_db, rel=1e-4)
+    with pytest.raises(InputError, match="float_accumulation"):
+        compare(model, inputs=[x], progress=False, float_accumulation="float32")
+
+
 def test_integer_input_model_quantizes_inputs_ties_away_from_zero():
     model = quant_fc_model(float_io=False, in_scale=0.5, in_zp=0)
     x = np.array([[0.25, -0.25, 0.75, 1.25]], np.float32)  # x / 0.5 = 0.5, -0.5, 1.5, 2.5: all ties

@@ -876,7 +876,8 @@ class ConvFloatData(_ConvGeometry, OpData):
         """The sums in float64 BLAS, rounded once to float32 (``float_accumulation="float64"``).
 
         im2col over a zero-padded input, block of output rows by block (a block's columns and sums stay
-        in the cache), filters above :data:`_WEIGHT_BLOCK` float64 elements in chunks of output channels.
+        in the cache; a row longer than a block is split), filters above :data:`_WEIGHT_BLOCK` float64
+        elements in chunks of output channels.
         ``epilogue(block, channels)`` finishes each block in place (bias add and clamp).
         """
         x, w = inputs[0], inputs[1]
@@ -894,13 +895,17 @@ class ConvFloatData(_ConvGeometry, OpData):
         w2 = np.asarray(w, np.float32).reshape(o, k)
         pointwise = kh == kw == 1 and self.stride_h == self.stride_w == 1 and g == 1
         oc = max(1, _WEIGHT_BLOCK // k) if g == 1 else o  # output channels per filter chunk
-        rows = rows_per_block(max(k, min(o, oc)) * (1 if pointwise else ow))
+        per_output = max(k, min(o, oc))  # float64 elements of the block buffers per output position
         if pointwise:
+            rows = rows_per_block(per_output)
             n = bsz * oh * ow
             x2, o2 = x.reshape(n, c), out.reshape(n, o)
             blocks: list[tuple[int, ...]] = [(n0, min(n, n0 + rows)) for n0 in range(0, n, rows)]
             nmax = min(rows, n)
         else:
+            # Blocks of whole output rows, or of part of one row when a row alone is above the block size.
+            xn = min(ow, rows_per_block(per_output))
+            rows = rows_per_block(per_output * ow) if xn == ow else 1
             eff_h = (kh - 1) * self.dilation_h + 1
             eff_w = (kw - 1) * self.dilation_w + 1
             hp = (oh - 1) * self.stride_h + eff_h
@@ -910,9 +915,12 @@ class ConvFloatData(_ConvGeometry, OpData):
             nb = max(1, min(bsz, rows // oh)) if rows >= oh else 1
             rows = min(rows, oh)
             blocks = [
-                (b0, min(bsz, b0 + nb), y0, min(oh, y0 + rows)) for b0 in range(0, bsz, nb) for y0 in range(0, oh, rows)
+                (b0, min(bsz, b0 + nb), y0, min(oh, y0 + rows), x0, min(ow, x0 + xn))
+                for b0 in range(0, bsz, nb)
+                for y0 in range(0, oh, rows)
+                for x0 in range(0, ow, xn)
             ]
-            nmax = nb * rows * ow
+            nmax = nb * rows * xn
         xb = np.empty((nmax, k), np.float64)
         for c0 in range(0, o, oc):
             cs = slice(c0, min(o, c0 + oc))
@@ -925,18 +933,18 @@ class ConvFloatData(_ConvGeometry, OpData):
                     dst = o2[n0:n1, cs]
                     dst[...] = xb[:m] @ wt.T
                 else:
-                    b0, b1, y0, y1 = blk
-                    m = (b1 - b0) * (y1 - y0) * ow
+                    b0, b1, y0, y1, x0, x1 = blk
+                    m = (b1 - b0) * (y1 - y0) * (x1 - x0)
                     win = windows[
                         b0:b1,
                         y0 * self.stride_h : (y1 - 1) * self.stride_h + 1 : self.stride_h,
-                        0 : (ow - 1) * self.stride_w + 1 : self.stride_w,
+                        x0 * self.stride_w : (x1 - 1) * self.stride_w + 1 : self.stride_w,
                         :,
                         :: self.dilation_h,
                         :: self.dilation_w,
-                    ]  # (nb, rows, OW, C, KH, KW)
-                    dst = out[b0:b1, y0:y1, :, cs]
-                    cols = _reshape_view(xb[:m], (b1 - b0, y1 - y0, ow, kh, kw, ig))
+                    ]  # (nb, rows, columns, C, KH, KW)
+                    dst = out[b0:b1, y0:y1, x0:x1, cs]
+                    cols = _reshape_view(xb[:m], (b1 - b0, y1 - y0, x1 - x0, kh, kw, ig))
                     for gi in range(g):
                         np.copyto(cols, win[:, :, :, gi * ig : (gi + 1) * ig].transpose(0, 1, 2, 4, 5, 3))
                         gs = slice(gi * og, (gi + 1) * og) if g > 1 else _ALL
