@@ -68,7 +68,7 @@ def _check_pair(model: bytes, x: np.ndarray, data_in: int, bias_at: int) -> None
         assert np.float32(steps[-1].value) == out64[el], (el, steps)
 
 
-@settings(max_examples=60)
+@settings()
 @given(st.data())
 def test_conv2d_float64_within_bound_of_sequential(data):
     model, x = data.draw(conv_case("float32"))
@@ -79,7 +79,7 @@ def test_conv2d_float64_within_bound_of_sequential(data):
     _check_pair(model, x, data_in=0, bias_at=2)
 
 
-@settings(max_examples=40)
+@settings()
 @given(st.data())
 def test_transpose_conv_float64_within_bound_of_sequential(data):
     model, x = data.draw(tconv_case("float32"))
