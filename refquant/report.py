@@ -257,7 +257,7 @@ def render_text(report: Report, worst: int = 3) -> str:
     )
     lines = [
         f"refquant compare: {os.path.basename(report.model)} vs {ref}; {report.samples} samples, "
-        f"{report.rounding} rounding, {report.float_accumulation} float sums",
+        f"{report.rounding} rounding, float sums: {report.float_accumulation}",
         "acc = quantized run vs reference run; loc = the op in float on its dequantized quantized inputs vs its output;"
         f" LSB = tensor scale (rounding alone: RMSE {ROUNDING_RMSE_LSB:.3f} LSB)",
     ]
@@ -484,7 +484,7 @@ def render_html(report: Report, worst: int = 3, plots: bool = True) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Quantization error report: <code>{esc(report.model)}</code></h1>",
         f'<p class="muted">reference: {ref} · {report.samples} samples · {esc(report.rounding)} rounding · '
-        f"{esc(report.float_accumulation)} float sums · "
+        f"float sums: {esc(report.float_accumulation)} · "
         f"accumulated = quantized run vs reference run; local = the op run in float on its dequantized quantized "
         f"inputs vs its output; LSB = the tensor's scale (rounding alone gives RMSE {ROUNDING_RMSE_LSB:.3f} LSB)</p>",
         f'<div class="summary">{esc(summary_line(report))}</div>',
