@@ -246,6 +246,22 @@ def _qm_stoe(ctx: OpContext, d: float, what: str, tensor: TensorInfo | None = No
         ) from exc
 
 
+def _twice_max_multipliers(
+    ctx: OpContext, a: TensorInfo, b: TensorInfo, s1: np.float32, s2: np.float32, show_formula: bool
+) -> tuple[np.float32, tuple[int, int], tuple[int, int]]:
+    """Both inputs moved onto ``2 * max(s1, s2)``: the setup ADD/SUB and SQUARED_DIFFERENCE share.
+
+    Returns ``twice_max`` (float32, as LiteRT computes it) and, per input, the
+    ``QuantizeMultiplierSmallerThanOneExp`` pair of ``s_k / twice_max`` (divided in double, as LiteRT
+    does). ``show_formula`` adds ``sk/(2*max(s1,s2))`` to the error messages (ADD/SUB word them so).
+    """
+    twice_max = F32(F32(2) * max(s1, s2))
+    f1, f2 = (" s1/(2*max(s1,s2))", " s2/(2*max(s1,s2))") if show_formula else ("", "")
+    m1 = _qm_stoe(ctx, float(s1) / float(twice_max), "input 1 multiplier" + f1, a)
+    m2 = _qm_stoe(ctx, float(s2) / float(twice_max), "input 2 multiplier" + f2, b)
+    return twice_max, m1, m2
+
+
 def _mbqm_stoe(x: np.ndarray, m: int, shift: int, rounding: str) -> np.ndarray:
     return multiply_by_quantized_multiplier_smaller_than_one_exp(x, m, shift, rounding).astype(np.int64)  # type: ignore[arg-type]
 
@@ -514,12 +530,8 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
             act_max=act_max,
         )
     ls = 15 if a.dtype == "int16" else 20
-    twice_max = F32(F32(2) * max(s1, s2))
-    r1 = float(s1) / float(twice_max)
-    r2 = float(s2) / float(twice_max)
+    twice_max, (m1, e1), (m2, e2) = _twice_max_multipliers(ctx, a, b, s1, s2, show_formula=True)
     r_out = float(twice_max) / float(F32(F32(1 << ls) * so))
-    m1, e1 = _qm_stoe(ctx, r1, "input 1 multiplier s1/(2*max(s1,s2))", a)
-    m2, e2 = _qm_stoe(ctx, r2, "input 2 multiplier s2/(2*max(s1,s2))", b)
     if sign < 0 and r_out > 1.0:
         raise ctx.fail_quant(
             f"SUB output multiplier 2*max(s1,s2)/(2^{ls}*s_out) = {r_out!r} is above 1: LiteRT then calls "
@@ -847,12 +859,8 @@ def prepare_squared_difference(ctx: OpContext) -> OpData:
     s2, zp2 = _qp(ctx, b)
     so, zpo = _qp(ctx, o)
     ls = 7
-    twice_max = F32(F32(2) * max(s1, s2))
-    r1 = float(s1) / float(twice_max)
-    r2 = float(s2) / float(twice_max)
+    twice_max, (m1, e1), (m2, e2) = _twice_max_multipliers(ctx, a, b, s1, s2, show_formula=False)
     r_out = (float(twice_max) * float(twice_max)) / float(F32(F32(1 << (2 * ls)) * so))
-    m1, e1 = _qm_stoe(ctx, r1, "input 1 multiplier", a)
-    m2, e2 = _qm_stoe(ctx, r2, "input 2 multiplier", b)
     mo, eo = _qm_stoe(ctx, r_out, "SQUARED_DIFFERENCE output multiplier (2*max(s1,s2))^2/(2^14*s_out)", o)
     return SquaredDifferenceInt8(
         output_shapes=(shape,),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
@@ -516,6 +517,17 @@ class SplitData(MovementData):
 _SPLIT_TYPES = ("int8", "uint8", "int16", "int32", "int64", "float32")
 
 
+def _split_data(ctx: OpContext, n_inputs: int, data_input: int) -> tuple[int, TensorInfo]:
+    """SPLIT/SPLIT_V: ``num_splits``, the counts, the data input's type and every output's (same) type."""
+    num = int(ctx.option("num_splits", 0))
+    ctx.check_counts(n_inputs, num)
+    x = ctx.input(data_input)
+    ctx.check_dtype(x, _SPLIT_TYPES, "input")
+    for k in range(num):
+        require_output_dtype(ctx, ctx.output(k), x.dtype)
+    return num, x
+
+
 def _scalar_axis(ctx: OpContext, i: int, rank: int) -> int:
     """The split axis from input ``i`` (LiteRT reads its first element as an int32), made non-negative."""
     t = ctx.input(i)
@@ -533,12 +545,7 @@ def prepare_split(ctx: OpContext) -> SplitData:
 
     Types: int8, uint8, int16, int32, int64, float32. Quantization passes unchanged (not compared).
     """
-    num = int(ctx.option("num_splits", 0))
-    ctx.check_counts(2, num)
-    x = ctx.input(1)
-    ctx.check_dtype(x, _SPLIT_TYPES, "input")
-    for k in range(num):
-        require_output_dtype(ctx, ctx.output(k), x.dtype)
+    num, x = _split_data(ctx, 2, 1)
     axis = _scalar_axis(ctx, 0, len(x.shape))
     if num == 0:
         raise ctx.error("num_splits is 0")
@@ -555,12 +562,7 @@ def prepare_split_v(ctx: OpContext) -> SplitData:
     ``size_splits`` is a 1-D int32/int64 tensor with one entry per output. refquant rejects negative
     sizes other than -1 (LiteRT fails allocating them).
     """
-    num = int(ctx.option("num_splits", 0))
-    ctx.check_counts(3, num)
-    x = ctx.input(0)
-    ctx.check_dtype(x, _SPLIT_TYPES, "input")
-    for k in range(num):
-        require_output_dtype(ctx, ctx.output(k), x.dtype)
+    num, x = _split_data(ctx, 3, 0)
     sizes_t = ctx.input(1)
     ctx.check_dtype(sizes_t, _INDEX_TYPES, "size_splits")
     if len(sizes_t.shape) != 1 or sizes_t.shape[0] != num:
@@ -984,40 +986,41 @@ def prepare_cast(ctx: OpContext) -> CastData:
 
 
 @dataclass(frozen=True)
-class SpaceToDepthData(MovementData):
-    """SPACE_TO_DEPTH (reference_ops::SpaceToDepth): ``out[b, h, w, (dy*bs + dx)*C + c] = in[b, h*bs+dy, w*bs+dx, c]``."""
+class _SpaceDepthData(MovementData):
+    """Shared eval of SPACE_TO_DEPTH / DEPTH_TO_SPACE: the NHWC input viewed as 6-D, axes 2 and 3 swapped."""
 
+    #: True for SPACE_TO_DEPTH (image blocks into the depth), False for DEPTH_TO_SPACE.
+    to_depth: ClassVar[bool]
     #: Block size.
     block_size: int = 1
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Blocks of the image moved into the depth."""
+        """Blocks of the image moved into the depth (SPACE_TO_DEPTH) or the depth spread into blocks."""
         x = inputs[0]
         assert x is not None
         b, h, w, c = x.shape
         bs = self.block_size
-        y = x.reshape(b, h // bs, bs, w // bs, bs, c).transpose(0, 1, 3, 2, 4, 5)
+        six = (b, h // bs, bs, w // bs, bs, c) if self.to_depth else (b, h, w, bs, bs, c // (bs * bs))
+        y = x.reshape(six).transpose(0, 1, 3, 2, 4, 5)
         return [contiguous(y).reshape(self.output_shapes[0])]
 
 
 @dataclass(frozen=True)
-class DepthToSpaceData(MovementData):
+class SpaceToDepthData(_SpaceDepthData):
+    """SPACE_TO_DEPTH (reference_ops::SpaceToDepth): ``out[b, h, w, (dy*bs + dx)*C + c] = in[b, h*bs+dy, w*bs+dx, c]``."""
+
+    to_depth: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class DepthToSpaceData(_SpaceDepthData):
     """DEPTH_TO_SPACE (reference_ops::DepthToSpace): ``out[b, h*bs+dy, w*bs+dx, c] = in[b, h, w, (dy*bs + dx)*C + c]``."""
 
-    #: Block size.
-    block_size: int = 1
-
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """The depth spread into blocks of the image."""
-        x = inputs[0]
-        assert x is not None
-        b, h, w, c = x.shape
-        bs = self.block_size
-        y = x.reshape(b, h, w, bs, bs, c // (bs * bs)).transpose(0, 1, 3, 2, 4, 5)
-        return [contiguous(y).reshape(self.output_shapes[0])]
+    to_depth: ClassVar[bool] = False
 
 
 _S2D_TYPES = ("float32", "uint8", "int8", "int32", "int64")
+_SD = TypeVar("_SD", bound=_SpaceDepthData)
 
 
 def _block_size(ctx: OpContext) -> int:
@@ -1027,11 +1030,8 @@ def _block_size(ctx: OpContext) -> int:
     return bs
 
 
-def prepare_space_to_depth(ctx: OpContext) -> SpaceToDepthData:
-    """SPACE_TO_DEPTH (LiteRT ``space_to_depth.cc``): 4-D NHWC, H and W divisible by ``block_size``.
-
-    Types: float32, uint8, int8, int32, int64 (LiteRT rejects int16). Quantization passes unchanged.
-    """
+def _prepare_space_depth(ctx: OpContext, cls: type[_SD]) -> _SD:
+    """SPACE_TO_DEPTH or DEPTH_TO_SPACE (``cls.to_depth`` says which): checks and output shape."""
     ctx.check_counts(1, 1)
     x = ctx.input(0)
     out = ctx.output(0)
@@ -1041,9 +1041,23 @@ def prepare_space_to_depth(ctx: OpContext) -> SpaceToDepthData:
     require_output_dtype(ctx, out, x.dtype)
     bs = _block_size(ctx)
     b, h, w, c = x.shape
-    if h % bs or w % bs:
-        raise ctx.error(f"height {h} and width {w} must be multiples of block_size {bs}", x)
-    return SpaceToDepthData(((b, h // bs, w // bs, c * bs * bs),), (out.dtype,), block_size=bs)
+    if cls.to_depth:
+        if h % bs or w % bs:
+            raise ctx.error(f"height {h} and width {w} must be multiples of block_size {bs}", x)
+        shape = (b, h // bs, w // bs, c * bs * bs)
+    else:
+        if c % (bs * bs):
+            raise ctx.error(f"depth {c} is not a multiple of block_size^2 = {bs * bs}", x)
+        shape = (b, h * bs, w * bs, c // (bs * bs))
+    return cls((shape,), (out.dtype,), block_size=bs)
+
+
+def prepare_space_to_depth(ctx: OpContext) -> SpaceToDepthData:
+    """SPACE_TO_DEPTH (LiteRT ``space_to_depth.cc``): 4-D NHWC, H and W divisible by ``block_size``.
+
+    Types: float32, uint8, int8, int32, int64 (LiteRT rejects int16). Quantization passes unchanged.
+    """
+    return _prepare_space_depth(ctx, SpaceToDepthData)
 
 
 def prepare_depth_to_space(ctx: OpContext) -> DepthToSpaceData:
@@ -1051,15 +1065,4 @@ def prepare_depth_to_space(ctx: OpContext) -> DepthToSpaceData:
 
     Types: float32, uint8, int8, int32, int64 (LiteRT rejects int16). Quantization passes unchanged.
     """
-    ctx.check_counts(1, 1)
-    x = ctx.input(0)
-    out = ctx.output(0)
-    if len(x.shape) != 4:
-        raise ctx.error(f"input rank {len(x.shape)}; expected 4 (NHWC)", x)
-    ctx.check_dtype(out, _S2D_TYPES, "output")
-    require_output_dtype(ctx, out, x.dtype)
-    bs = _block_size(ctx)
-    b, h, w, c = x.shape
-    if c % (bs * bs):
-        raise ctx.error(f"depth {c} is not a multiple of block_size^2 = {bs * bs}", x)
-    return DepthToSpaceData(((b, h * bs, w * bs, c // (bs * bs)),), (out.dtype,), block_size=bs)
+    return _prepare_space_depth(ctx, DepthToSpaceData)
