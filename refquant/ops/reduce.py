@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -102,6 +103,24 @@ _INT32_MIN = -(2**31)
 def _wrap32(v: np.ndarray) -> np.ndarray:
     """int64 array -> the values a C int32 would hold (two's-complement wrap), as int64."""
     return ((v - _INT32_MIN) & 0xFFFFFFFF) + _INT32_MIN
+
+
+def _wrap_int(v: int, bits: int) -> int:
+    """A Python int -> what a C signed integer of ``bits`` bits holds after a wrapping operation."""
+    half = 1 << (bits - 1)
+    return ((v + half) % (1 << bits)) - half
+
+
+def _mbqm64_int(x: int, multiplier: int, shift: int) -> int:
+    """LiteRT ``MultiplyByQuantizedMultiplier(int64 x, M, shift)`` literally on Python ints (KERNEL_NOTES 1.4).
+
+    ``Mr = M < 0x7FFF0000 ? (M + 2^15) >> 16 : 0x7FFF``; ``int32((x * Mr + 2^(ts-1)) >> ts)`` with
+    ``ts = 15 - shift``, the product and the sum in wrapping int64 arithmetic.
+    """
+    reduced = (multiplier + (1 << 15)) >> 16 if multiplier < 0x7FFF0000 else 0x7FFF
+    total_shift = 15 - shift
+    acc = _wrap_int(x * reduced + (1 << (total_shift - 1)), 64)
+    return _wrap_int(acc >> total_shift, 32)
 
 
 def resolve_axes(rank: int, axis_values: np.ndarray) -> tuple[int, ...] | str:
@@ -441,6 +460,63 @@ class QuantizedProdData(_AxesData):
         y = _wrap32(y + self.output_zero_point)
         return [np.clip(y, self.qmin, self.qmax).astype(x.dtype).reshape(self.output_shapes[0])]
 
+    def _visit(self, x: np.ndarray, element: tuple[int, ...]) -> list[int]:
+        """The raw q values reduced into output ``element``, walking the input in row-major order."""
+        keep = [i for i in range(x.ndim) if i not in self.axes]
+        el = [int(e) for e in element]
+        # keep_dims leaves the output rank equal to the input rank (reduced axes of size 1).
+        fixed = {i: el[i] for i in keep} if len(el) == x.ndim else dict(zip(keep, el))
+        vals = []
+        for red in np.ndindex(*[x.shape[i] for i in self.axes]):
+            pos = [0] * x.ndim
+            for i, v in fixed.items():
+                pos[i] = v
+            for i, v in zip(self.axes, red):
+                pos[i] = v
+            vals.append(int(x[tuple(pos)]))
+        return vals
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Steps of one output element: the reduced values, each rescaled product of the chain, the final MBQM64."""
+        x = inputs[0]
+        assert x is not None
+        vals = self._visit(x, element)
+        m, sh, zp = self.scaling_multiplier, self.scaling_shift, self.input_zero_point
+        reduced = (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
+        ts = 15 - sh
+        steps = [
+            Step("values", vals, f"the {len(vals)} reduced raw q values in row-major input order"),
+            Step(
+                "multiplier",
+                (m, sh),
+                f"QuantizeMultiplier(s_in / s_out^(1/{self.n})); the int64 MultiplyByQuantizedMultiplier uses "
+                f"Mr = {reduced} (M rounded to 15 bits) and a right shift of 15 - ({sh}) = {ts}",
+            ),
+        ]
+        acc = _wrap_int(vals[0] - zp, 32)
+        steps.append(Step("first", acc, f"q_0 - zp_in = {vals[0]} - ({zp})"))
+        if len(vals) > 1:
+            products, running = [], []
+            for v in vals[1:]:
+                p = _wrap_int(acc * (v - zp), 64)
+                acc = _mbqm64_int(p, m, sh)
+                products.append(p)
+                running.append(acc)
+            steps += [
+                Step("products", products, "int64 current * (q_i - zp_in) for i = 1..n-1"),
+                Step(
+                    "running_product",
+                    running,
+                    f"each product rescaled: MBQM64 = (product * {reduced} + 2^{ts - 1}) >> {ts}, as int32",
+                ),
+            ]
+        steps.append(Step("acc", acc, "the int32 rescaled product (temp_prod)"))
+        y = _mbqm64_int(acc, m, sh)
+        steps.append(Step("requantized", y, f"MBQM64(acc, M, shift) = ({acc} * {reduced} + 2^{ts - 1}) >> {ts} = {y}"))
+        out = min(max(_wrap_int(y + self.output_zero_point, 32), self.qmin), self.qmax)
+        steps.append(Step("output", out, f"+ zp_out {self.output_zero_point}, clamp to [{self.qmin}, {self.qmax}]"))
+        return steps
+
 
 # ---------------------------------------------------------------------------------------------
 # prepare
@@ -681,6 +757,151 @@ class ArgMinMaxData(OpData):
             # Integers and bool: strict comparison from element 0, so the first extreme wins.
             idx = np.argmax(v, axis=-1) if self.is_max else np.argmin(v, axis=-1)
         return [np.asarray(idx).astype(out_dt).reshape(shape)]
+
+    def _better(self, cand: Any, cur: Any, nan_aware: bool) -> bool:
+        """The kernel's replace test: ``cand > cur`` (ARG_MAX) or ``cand < cur``; NaN-aware for float32."""
+        if nan_aware:
+            return not math.isnan(cand) and (math.isnan(cur) or (cand > cur if self.is_max else cand < cur))
+        return bool(cand > cur) if self.is_max else bool(cand < cur)
+
+    def _scan(self, vals: list[Any], start: int, cur: Any, idx: int, nan_aware: bool) -> tuple[Any, int, list[int]]:
+        """Scalar scan of ``vals[start:]`` from ``(cur, idx)``: (value, index, index after each element)."""
+        running = []
+        for i in range(start, len(vals)):
+            if self._better(vals[i], cur, nan_aware):
+                cur, idx = vals[i], i
+            running.append(idx)
+        return cur, idx, running
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Steps of one output index: the values along the axis and the scan of the kernel LiteRT runs for them."""
+        x = inputs[0]
+        assert x is not None
+        el = tuple(int(e) for e in element)
+        line = x[el[: self.axis] + (slice(None),) + el[self.axis :]]
+        vals = [v.item() for v in line]
+        size = len(vals)
+        op = "ArgMax" if self.is_max else "ArgMin"
+        cmp = ">" if self.is_max else "<"
+        steps = [Step("values", vals, f"the {size} values along axis {self.axis}")]
+        inner_one = all(d == 1 for d in x.shape[self.axis + 1 :])
+        if x.dtype == np.float32 and inner_one:
+            return steps + self._trace_float_vector(vals)
+        if x.dtype in (np.int8, np.uint8) and inner_one and self.is_max:
+            return steps + self._trace_byte_argmax(vals)
+        nan_aware = x.dtype == np.float32
+        if inner_one and x.dtype in (np.int8, np.uint8):
+            how = f"optimized_ops::{op}Vector<{x.dtype.name}_t> (innermost axis)"
+        else:
+            how = "reference_ops::ArgMinMax" + ("" if inner_one else " (the axis is not the innermost)")
+        rule = f"!isnan(x) && (isnan(cur) || x {cmp} cur)" if nan_aware else f"x {cmp} cur"
+        cur, idx, running = self._scan(vals, 1, vals[0], 0, nan_aware)
+        steps.append(Step("running_index", [0, *running], f"{how}: from element 0, element i replaces when {rule}"))
+        steps.append(Step("output", idx, f"index of the first {'max' if self.is_max else 'min'}imum ({cur!r})"))
+        return steps
+
+    def _trace_float_vector(self, vals: list[float]) -> list[Step]:
+        """``optimized_ops::ArgMaxVector<float>`` / ``ArgMinVector<float>`` as the x86 build runs it (NEON_2_SSE)."""
+        size = len(vals)
+        cmp = ">" if self.is_max else "<"
+        name = "vpmax_f32" if self.is_max else "vpmin_f32"
+        steps: list[Step] = []
+        cur, idx, start = vals[0], 0, 1
+        if size >= 4:
+            nch = size // 4
+            lane_v, lane_i = vals[:4], [0, 1, 2, 3]
+            for k in range(1, nch):
+                for lane in range(4):
+                    j = 4 * k + lane
+                    if self._better(vals[j], lane_v[lane], True):
+                        lane_v[lane], lane_i[lane] = vals[j], j
+            steps += [
+                Step(
+                    "lane_values",
+                    list(lane_v),
+                    "4 lanes: lane l starts at element l"
+                    + (
+                        f" and takes element l + 4k (k = 1..{nch - 1}) when !isnan(x) && (isnan(lane) || x {cmp} lane)"
+                        if nch > 1
+                        else " (one chunk of 4)"
+                    ),
+                ),
+                Step("lane_indices", list(lane_i), "the element index each lane holds"),
+            ]
+
+            def pair(a: float, b: float) -> float:
+                # NEON_2_SSE: vpmax_f32 is (a < b) ? b : a, vpmin_f32 is (a > b) ? b : a (a NaN first operand wins).
+                return (b if a < b else a) if self.is_max else (b if a > b else a)
+
+            lo, hi = pair(lane_v[0], lane_v[1]), pair(lane_v[2], lane_v[3])
+            cur = pair(lo, hi)
+            steps.append(
+                Step(
+                    "combined_value",
+                    cur,
+                    f"NEON_2_SSE {name}: lanes (0, 1) -> {lo!r}, lanes (2, 3) -> {hi!r}, then the pair -> {cur!r} "
+                    f"({'(a < b) ? b : a' if self.is_max else '(a > b) ? b : a'}: a NaN first operand wins)",
+                )
+            )
+            matching = [lane_i[lane] for lane in range(4) if lane_v[lane] == cur]
+            idx = min(matching) if matching else 2**31 - 1
+            steps.append(
+                Step(
+                    "combined_index",
+                    idx,
+                    "smallest index of the lanes equal to it (vceqq; INT32_MAX when none is: a NaN)",
+                )
+            )
+            start = 4 * nch
+        if start < size:
+            cur, idx, running = self._scan(vals, start, cur, idx, True)
+            steps.append(
+                Step(
+                    "running_index",
+                    running,
+                    f"scalar loop over elements {start}..{size - 1}: replaces when !isnan(x) && (isnan(cur) || x {cmp} cur)",
+                )
+            )
+        if math.isnan(cur):
+            steps.append(Step("output", 0, "the result is NaN: index 0 (isnan(value) ? 0 : index)"))
+        else:
+            steps.append(Step("output", idx, f"index of the value {cur!r}"))
+        return steps
+
+    def _trace_byte_argmax(self, vals: list[int]) -> list[Step]:
+        """``optimized_ops::ArgMaxVector<int8_t/uint8_t>`` (16-byte NEON chunks via NEON_2_SSE, then a scalar loop)."""
+        size = len(vals)
+        steps: list[Step] = []
+        best, idx, i = vals[0], 0, 0
+        if size >= 16:
+            chunk_max = []
+            while i <= size - 16:
+                mc = max(vals[i : i + 16])  # vmaxvq
+                chunk_max.append(mc)
+                if mc > best:
+                    best, idx = mc, i
+                i += 16
+            steps.append(
+                Step(
+                    "chunk_maxima",
+                    chunk_max,
+                    f"maximum of each 16-value chunk; a chunk whose maximum is > the running one (from x[0] = "
+                    f"{vals[0]}) moves the index to its start ({idx})",
+                )
+            )
+            # The search for the first element equal to the maximum, from the start of its chunk (for
+            # size < 16 it stops at element 0 at once, so it is traced only here).
+            chunk_start = idx
+            for j in range(chunk_start, chunk_start + 16):
+                if vals[j] == best:
+                    idx = j
+                    break
+            steps.append(Step("chunk_index", idx, f"first element equal to {best} from index {chunk_start}"))
+        if i < size:
+            best, idx, running = self._scan(vals, i, best, idx, False)
+            steps.append(Step("running_index", running, f"scalar loop over elements {i}..{size - 1}: x > cur"))
+        steps.append(Step("output", idx, f"index of the first maximum ({best})"))
+        return steps
 
 
 def _prepare_arg(ctx: OpContext, is_max: bool) -> ArgMinMaxData:

@@ -215,6 +215,48 @@ def log_x_for_x_greater_than_or_equal_to_1(x: np.ndarray, input_integer_bits: in
     return _i64(saturating_rounding_multiply_by_pot(total, 1))  # Rescale<5> from Q6.25
 
 
+# ---------------------------------------------------------------------------------------------
+# Python-int versions of the primitives, for the literal per-element traces
+
+
+def _wrap32_int(v: int) -> int:
+    """A Python int -> what a C int32 holds after a wrapping operation."""
+    return ((v - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
+
+
+def _srdhm_int(a: int, b: int) -> int:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on Python ints, as written in C (KERNEL_NOTES 1.2)."""
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    p = a * b
+    t = p + ((1 << 30) if p >= 0 else 1 - (1 << 30))
+    return t // (1 << 31) if t >= 0 else -((-t) // (1 << 31))  # C '/': truncation toward zero
+
+
+def _rdbpot_int(x: int, exponent: int) -> int:
+    """gemmlowp ``RoundingDivideByPOT`` on Python ints: mask, remainder, threshold (ties away from zero)."""
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def _mbqm_int(x: int, multiplier: int, shift: int, rounding: str) -> tuple[int, str]:
+    """``MultiplyByQuantizedMultiplier(int32 x, M, shift)`` step by step on Python ints: (result, explanation)."""
+    if rounding == "single":
+        ts = 31 - shift
+        res = _wrap32_int((x * multiplier + (1 << (ts - 1))) >> ts)
+        return res, f"({x} * {multiplier} + 2^{ts - 1}) >> {ts} = {res} (single rounding)"
+    left, right = max(shift, 0), max(-shift, 0)
+    shifted = _wrap32_int(x * (1 << left))
+    high = _srdhm_int(shifted, multiplier)
+    res = _rdbpot_int(high, right)
+    text = f"SRDHM({f'wrap32({x} << {left}) = {shifted}' if left else x}, {multiplier}) = {high}"
+    if right:
+        text += f", RDBPOT({high}, {right}) = {res}"
+    return res, text + " (double rounding)"
+
+
 def _round_away(v: float) -> float:
     """C ``round`` on a double (ties away from zero)."""
     a = abs(v)
@@ -644,6 +686,97 @@ class QuantizedLogSoftmaxData(OpData):
         out = _i64(rounding_divide_by_pot(_wrap32(q5k - log_sum), shift)) + self.output_offset
         out = np.where(keep, np.clip(out, self.qmin, self.qmax), self.qmin)
         return [out.astype(x.dtype).reshape(shape)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Row max, every tap's Q12.19 exp term, the sum, its Q5.26 log, the cut-off and the final shift, in order."""
+        x = inputs[0]
+        assert x is not None
+        depth = x.shape[-1]
+        flat = int(np.ravel_multi_index(tuple(int(e) for e in element), x.shape))
+        r, c = divmod(flat, depth)
+        row = [int(v) for v in x.reshape(-1, depth)[r]]
+        mx = self.qmin
+        for v in row:
+            mx = max(mx, v)  # std::max from the type minimum
+        diffs = [v - mx for v in row]
+        d = diffs[c]
+        m, ls = self.input_multiplier, self.input_left_shift
+        steps = [
+            Step("row_max", mx, f"max of the {depth} raw q values of the row"),
+            Step("input_diff", d, "q - max"),
+        ]
+        # First pass: the Q12.19 sum of the exponentials of the taps with d >= diff_min.
+        kept = [j for j, dj in enumerate(diffs) if dj >= self.diff_min]
+        scaled = [_mbqm_int(diffs[j], m, ls, self.rounding)[0] for j in kept]
+        exps = [int(v) for v in exp_on_negative_values(np.asarray(scaled, np.int64), _SCALED_DIFF_INTEGER_BITS)]
+        terms = [0] * depth
+        for j, e in zip(kept, exps):
+            terms[j] = _rdbpot_int(e, _ACCUMULATION_INTEGER_BITS)  # Rescale<12>: Q0.31 -> Q12.19
+        total = 0
+        for j in kept:
+            total = _wrap32_int(total + terms[j])  # FixedPoint adds wrap like int32
+        steps += [
+            Step(
+                "exp_terms_q12_19",
+                terms,
+                f"per tap: RDBPOT(exp_on_negative_values(MBQM(d, {m}, {ls})), 12) when d >= diff_min = "
+                f"{self.diff_min}, else 0 (skipped)",
+            ),
+            Step("sum_of_exps_q12_19", total, f"wrapping int32 sum of the terms = {total / 2**19:.6g} in Q12.19"),
+        ]
+        if total <= 0:
+            raise EvalError(
+                f"{self._where}: row {r}: the Q12.19 sum of exponentials overflowed int32 (row longer than 4096 "
+                "equal values); LiteRT's reference kernel is undefined here"
+            )
+        log_sum = int(
+            log_x_for_x_greater_than_or_equal_to_1(np.asarray([total], np.int64), _ACCUMULATION_INTEGER_BITS)[0]
+        )
+        steps.append(
+            Step(
+                "log_sum_q5_26",
+                log_sum,
+                f"log_x_for_x_greater_than_or_equal_to_1<5>(sum) = {log_sum / 2**26:.6g} in Q5.26 "
+                f"(ln {total / 2**19:.6g})",
+            )
+        )
+        shifted_log = _wrap32_int(log_sum + INT32_MIN)
+        rev, rev_text = _mbqm_int(
+            shifted_log, self.reverse_scaling_divisor, -self.reverse_scaling_right_shift, self.rounding
+        )
+        adjusted = max(self.diff_min - 1, rev)
+        steps.append(
+            Step(
+                "adjusted_diff_min",
+                adjusted,
+                f"max(diff_min - 1 = {self.diff_min - 1}, MultiplyByQuantizedMultiplier(log_sum + INT32_MIN = "
+                f"{shifted_log}, {self.reverse_scaling_divisor}, -{self.reverse_scaling_right_shift}): {rev_text})",
+            )
+        )
+        if not d > adjusted:
+            steps.append(Step("output", self.qmin, f"d = {d} <= adjusted_diff_min = {adjusted}: the type minimum"))
+            return steps
+        scaled_c, text = _mbqm_int(d, m, ls, self.rounding)
+        steps.append(
+            Step(
+                "scaled_diff_q5_26",
+                scaled_c,
+                f"MultiplyByQuantizedMultiplier(d, {m}, {ls}): {text} = {scaled_c / 2**26:.6g} in Q5.26",
+            )
+        )
+        diff_q5 = _wrap32_int(scaled_c - log_sum)
+        steps.append(Step("log_softmax_q5_26", diff_q5, f"scaled_diff - log_sum = {diff_q5 / 2**26:.6g} in Q5.26"))
+        shift = 31 - _SCALED_DIFF_INTEGER_BITS - _OUTPUT_INTEGER_BITS
+        rounded = _rdbpot_int(diff_q5, shift)
+        steps.append(
+            Step("rounded", rounded, f"RoundingDivideByPOT(log_softmax, {shift}): Q5.26 -> units of 16/256 (ties away)")
+        )
+        unsat = rounded + self.output_offset
+        out = min(max(unsat, self.qmin), self.qmax)
+        steps.append(
+            Step("output", out, f"+ zero point {self.output_offset} = {unsat}, clamp to [{self.qmin}, {self.qmax}]")
+        )
+        return steps
 
 
 # ---------------------------------------------------------------------------------------------

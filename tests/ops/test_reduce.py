@@ -10,6 +10,7 @@ byte-reinterpretation pattern.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -19,8 +20,10 @@ from hypothesis import strategies as st
 
 import refquant
 from refquant.errors import PrepareError, QuantParamError, UnsupportedOpError
+from refquant.fixedpoint import multiply_by_quantized_multiplier_int64
 from refquant.ops.reduce import _reduced_shape, resolve_axes
 from refquant.tflite.builder import ModelBuilder
+from refquant.tracer import format_trace, trace_element
 from tests.opcheck import assert_equal_arrays, check_against_litert, run_refquant
 
 INFO = {
@@ -549,3 +552,117 @@ def test_arg_axis_given_at_run_time(litert, op):
     for axis in (0, -1, 1):
         m = _arg_model(op, (3, 4, 5), "float32", axis, const_axis=False)
         assert check_against_litert(litert, m, [x, np.array([axis], np.int32)]) == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# Traces of quantized REDUCE_PROD and ARG_MAX / ARG_MIN: the literal per-element path against eval
+
+
+def _reduced_rows(x, axes):
+    """(outputs, n): the reduced values of each output element in row-major input order."""
+    ra = resolve_axes(x.ndim, np.array(axes, np.int64))
+    red = sorted(ra)
+    keep = [i for i in range(x.ndim) if i not in red]
+    n = int(np.prod([x.shape[i] for i in red], dtype=np.int64))
+    return np.transpose(x, keep + red).reshape(-1, n)
+
+
+def _prod_chain(rows, zp, m, sh):
+    """The int32 rescaled product chain (temp_prod) of every row, vectorized with the MBQM64 primitive."""
+    r = rows.astype(np.int64) - zp
+    acc = r[:, 0]
+    for j in range(1, r.shape[1]):
+        acc = multiply_by_quantized_multiplier_int64(acc * r[:, j], m, sh).astype(np.int64)
+    return acc
+
+
+@settings()
+@given(data=st.data())
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_reduce_prod_quantized_trace_matches_eval_for_every_element(dtype, data):
+    shape, axes, keep, kw, x = data.draw(reduce_case(dtype, max_dim=4))
+    kw["s_out"] = float(10 ** data.draw(st.floats(-3, 0)))
+    try:
+        tr = run_refquant(_model("REDUCE_PROD", shape, dtype, axes, keep=keep, **kw), [x])
+    except QuantParamError:
+        return  # a product scaling whose exponent LiteRT's MBQM64 does not define (rejected at prepare)
+    op = tr.op_data[0]
+    out = tr.values[2]
+    rows = _reduced_rows(x, axes)
+    chain = _prod_chain(rows, kw["zp_in"], op.scaling_multiplier, op.scaling_shift)
+    for el in itertools.product(*(range(d) for d in out.shape)):
+        steps = op.trace([x, tr.values[1]], 0, el)
+        named = {s.name: s.value for s in steps}
+        k = int(np.ravel_multi_index(el, out.shape)) if out.shape else 0
+        assert steps[-1].name == "output" and steps[-1].value == out[el], (el, steps)
+        assert named["values"] == rows[k].tolist(), (el, steps)
+        assert named["acc"] == chain[k], (el, steps)
+        assert named["multiplier"] == (op.scaling_multiplier, op.scaling_shift)
+        assert ("running_product" in named) == (rows.shape[1] > 1)
+
+
+def test_reduce_prod_trace_element_through_the_tracer():
+    x = np.array([[[3, -4], [9, 100]], [[-128, 127], [0, 5]]], np.int8)
+    model = refquant.load_model(
+        _model("REDUCE_PROD", (2, 2, 2), "int8", [2, -2], keep=True, s_in=0.1, zp_in=2, s_out=0.5, zp_out=-3)
+    )
+    tr = trace_element(model, {"input_0": x[None]}, model.main.outputs[0], "1,0,0")
+    assert tr.opcode == "REDUCE_PROD" and tr.matches_run
+    names = [s.name for s in tr.steps]
+    assert names == ["values", "multiplier", "first", "products", "running_product", "acc", "requantized", "output"]
+    assert tr.steps[0].value == [-128, 127, 0, 5] and tr.steps[2].value == -130
+    assert tr.steps[3].value[0] == -130 * 125  # int64 current * (q_1 - zp_in)
+    assert "equals the value the run produced" in format_trace(tr)
+
+
+@settings()
+@given(data=st.data())
+@pytest.mark.parametrize("dtype", ["float32", "uint8", "int8", "int32", "bool"])
+@pytest.mark.parametrize("op", ["ARG_MAX", "ARG_MIN"])
+def test_arg_min_max_trace_matches_eval_for_every_element(op, dtype, data):
+    shape, axis, x = data.draw(arg_case(dtype))
+    if data.draw(st.booleans()):
+        # A long axis (the float lanes with leftovers, the 16-value chunks), values from the drawn pool.
+        ax = axis % len(shape)
+        shape = tuple(data.draw(st.integers(14, 70)) if i == ax else min(d, 3) for i, d in enumerate(shape))
+        rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+        x = rng.choice(x.reshape(-1), shape).astype(dtype)
+    tr = run_refquant(_arg_model(op, shape, dtype, axis), [x])
+    arg = tr.op_data[0]
+    out = tr.values[2]
+    for el in itertools.product(*(range(d) for d in out.shape)):
+        steps = arg.trace([x, tr.values[1]], 0, el)
+        assert steps[0].name == "values" and steps[-1].name == "output", steps
+        assert steps[-1].value == out[el], (el, _format_steps(steps))
+
+
+def _format_steps(steps):
+    """One line per step, for assertion messages."""
+    return "\n".join(f"{s.name}: {s.value!r}  {s.detail}" for s in steps)
+
+
+def test_arg_max_trace_shows_the_x86_lane_reduction():
+    # [1, 2, nan, 3]: the lanes hold 1, 2, nan, 3; vpmax_f32 (a < b) ? b : a gives 2 and nan, then 2: index 1.
+    x = np.array([[1, 2, np.nan, 3]], np.float32)
+    tr = run_refquant(_arg_model("ARG_MAX", x.shape, "float32", 1), [x])
+    steps = tr.op_data[0].trace([x, tr.values[1]], 0, (0,))
+    named = {s.name: s.value for s in steps}
+    assert named["combined_value"] == 2.0 and named["combined_index"] == 1 and steps[-1].value == 1
+    # An all-NaN row: the combined value is NaN, no lane equals it, the result is index 0.
+    x = np.full((1, 9), np.nan, np.float32)
+    tr = run_refquant(_arg_model("ARG_MIN", x.shape, "float32", 1), [x])
+    steps = tr.op_data[0].trace([x, tr.values[1]], 0, (0,))
+    assert {s.name: s.value for s in steps}["combined_index"] == 2**31 - 1 and steps[-1].value == 0
+    # int8 ARG_MAX over 16-value chunks: the first chunk holding the maximum, then its first position.
+    xi = np.zeros((1, 40), np.int8)
+    xi[0, [20, 25, 38]] = 7  # chunks 0..15 and 16..31; 38 is in the scalar leftover loop and does not win
+    tr = run_refquant(_arg_model("ARG_MAX", xi.shape, "int8", 1), [xi])
+    steps = tr.op_data[0].trace([xi, tr.values[1]], 0, (0,))
+    named = {s.name: s.value for s in steps}
+    assert named["chunk_maxima"] == [0, 7] and named["chunk_index"] == 20 and steps[-1].value == 20
+    # Along a non-innermost axis the reference kernel's NaN-aware comparator runs from element 0.
+    xf = np.array([[np.nan, 1], [2, np.nan], [2, 5]], np.float32)
+    tr = run_refquant(_arg_model("ARG_MAX", xf.shape, "float32", 0), [xf])
+    for j, want in enumerate([1, 2]):
+        steps = tr.op_data[0].trace([xf, tr.values[1]], 0, (j,))
+        assert steps[-1].value == want == tr.values[2][j] and "reference_ops::ArgMinMax" in steps[-2].detail

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
 
 import numpy as np
 import pytest
@@ -16,8 +17,15 @@ from hypothesis import strategies as st
 
 import refquant
 from refquant.errors import EvalError, QuantParamError, UnsupportedOpError
+from refquant.fixedpoint import (
+    exp_on_negative_values,
+    multiply_by_quantized_multiplier,
+    rounding_divide_by_pot,
+    wrap_int32,
+)
 from refquant.ops.softmax import glibc_expf, log_x_for_x_greater_than_or_equal_to_1, softmax_int16_luts
 from refquant.tflite.builder import ModelBuilder
+from refquant.tracer import format_trace, trace_element
 from tests.opcheck import check_against_litert, run_refquant
 
 INFO = {"int8": np.iinfo(np.int8), "uint8": np.iinfo(np.uint8), "int16": np.iinfo(np.int16)}
@@ -244,3 +252,90 @@ def test_single_rounding_build_variant_runs_and_stays_close():
     d = run_refquant(m, [x16]).values[1].astype(np.int64)
     s = run_refquant(m, [x16], rounding="single").values[1].astype(np.int64)
     assert np.abs(d - s).max() <= 2
+
+
+# ---------------------------------------------------------------------------------------------
+# LOG_SOFTMAX int8/uint8 trace: the literal per-element path against eval, for every element
+
+
+@st.composite
+def small_log_softmax_case(draw, in_dt):
+    """Shapes small enough to trace every element (at most 3 x 3 x 40), scales spanning 10^-4..10."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    shape = tuple(draw(st.integers(1, 3)) for _ in range(draw(st.integers(0, 2)))) + (draw(st.integers(1, 40)),)
+    info = INFO[in_dt]
+    s_in = float(10 ** rng.uniform(-4, 1))
+    zp_in = int(rng.integers(info.min, info.max, endpoint=True))
+    spread = int(10 ** rng.uniform(0, np.log10(info.max - info.min)))
+    centre = int(rng.integers(info.min, info.max, endpoint=True))
+    x = np.clip(rng.integers(centre - spread, centre + spread, size=shape, endpoint=True), info.min, info.max)
+    if draw(st.integers(0, 9)) == 0:
+        x[...] = centre
+    return shape, {"s_in": s_in, "zp_in": zp_in}, x.astype(in_dt)
+
+
+def _log_softmax_row_sums(data, x):
+    """Per row, vectorized: the Q12.19 exp terms, their wrapping int32 sum and its Q5.26 log."""
+    rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
+    d = rows - rows.max(axis=1, keepdims=True)
+    valid = d >= data.diff_min
+    q5 = multiply_by_quantized_multiplier(
+        np.where(valid, d, 0), data.input_multiplier, data.input_left_shift, data.rounding
+    )
+    terms = np.where(valid, rounding_divide_by_pot(exp_on_negative_values(q5, 5), 12), 0).astype(np.int64)
+    sums = wrap_int32(terms.sum(axis=1)).astype(np.int64)
+    return terms, sums, log_x_for_x_greater_than_or_equal_to_1(sums)
+
+
+@settings()
+@given(data=st.data(), rounding=st.sampled_from(["double", "single"]))
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+def test_log_softmax_trace_matches_eval_for_every_element(dtype, data, rounding):
+    shape, kw, x = data.draw(small_log_softmax_case(dtype))
+    try:
+        tr = run_refquant(_model("LOG_SOFTMAX", shape, dtype, **kw), [x], rounding=rounding)
+    except QuantParamError:
+        return  # a scale LiteRT rejects (CHECK-aborts) at prepare time
+    op = tr.op_data[0]
+    out = tr.values[1]
+    terms, sums, logs = _log_softmax_row_sums(op, x)
+    depth = shape[-1]
+    for el in itertools.product(*(range(n) for n in shape)):
+        steps = op.trace([x], 0, el)
+        named = {s.name: s.value for s in steps}
+        assert [s.name for s in steps[:2]] == ["row_max", "input_diff"], steps
+        assert steps[-1].name == "output" and steps[-1].value == out[el], (el, steps)
+        row = int(np.ravel_multi_index(el, shape)) // depth
+        assert named["exp_terms_q12_19"] == terms[row].tolist(), (el, steps)
+        assert named["sum_of_exps_q12_19"] == sums[row], (el, steps)
+        assert named["log_sum_q5_26"] == logs[row], (el, steps)
+        if out[el] != np.iinfo(dtype).min:
+            assert "scaled_diff_q5_26" in named and "rounded" in named, (el, steps)
+
+
+def test_log_softmax_trace_element_through_the_tracer():
+    """``refquant trace`` on a LOG_SOFTMAX output: a kept tap and a cut-off tap, both equal to the run."""
+    x = np.array([[[10, -20, 30, 127, -128, 5]]], np.int8)
+    model = refquant.load_model(_model("LOG_SOFTMAX", (1, 1, 6), "int8", s_in=0.1, zp_in=3))
+    y = model.main.outputs[0]
+    tr = trace_element(model, {"input_0": x[None]}, y, "0,0,1")
+    assert tr.opcode == "LOG_SOFTMAX" and tr.matches_run
+    assert [s.name for s in tr.steps] == [
+        "row_max",
+        "input_diff",
+        "exp_terms_q12_19",
+        "sum_of_exps_q12_19",
+        "log_sum_q5_26",
+        "adjusted_diff_min",
+        "scaled_diff_q5_26",
+        "log_softmax_q5_26",
+        "rounded",
+        "output",
+    ]
+    assert tr.steps[0].value == 127 and tr.steps[1].value == -147
+    assert "equals the value the run produced" in format_trace(tr)
+    # d = -255 is below diff_min = -248: no exp term, and d <= adjusted_diff_min gives the type minimum.
+    tr = trace_element(model, {"input_0": x[None]}, y, "0,0,4")
+    assert tr.matches_run and tr.value == -128
+    assert tr.steps[2].value[4] == 0 and tr.steps[-2].name == "adjusted_diff_min"
+    assert "the type minimum" in tr.steps[-1].detail
