@@ -9,7 +9,7 @@ Differences from LiteRT's interpreter, on purpose:
 * ``float_accumulation`` selects how float32 CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED and BATCH_MATMUL
   sum their products: ``"float64"`` (the default: BLAS in float64, each sum rounded once to float32,
   closer to the exact sum than LiteRT) or ``"sequential"`` (LiteRT BUILTIN_REF's float32 loop, bit-exact
-  with it, 4-5x slower);
+  with it, 4-6x slower);
 * errors are :class:`refquant.RefquantError` subclasses naming the operator and tensor, raised by
   ``allocate_tensors`` wherever the shapes allow, never garbage from ``invoke``.
 """
