@@ -494,10 +494,12 @@ def test_cli_compare_writes_json_and_html(tmp_path, capsys):
     rj, rh = tmp_path / "r.json", tmp_path / "r.html"
     argv = ["compare", str(model_path("digits_int8_ptq")), "--float", str(model_path("digits_float"))]
     argv += ["--input", data, "--labels", labels, "--json", str(rj), "--html", str(rh), "--no-progress"]
-    assert main(argv) == 0
+    assert main(argv + ["--float-accumulation", "sequential"]) == 0
     out = capsys.readouterr().out
     assert "summary:" in out and "FULLY_CONNECTED" in out and "<< worst #1" in out
+    assert "double rounding, float sums: sequential" in out
     doc = json.loads(rj.read_text())
+    assert doc["float_accumulation"] == "sequential" and "float sums: sequential" in rh.read_text()
     assert doc["samples"] == N_DIGITS and doc["float_model"] == str(model_path("digits_float"))
     assert set(doc) >= {"model", "float_model", "samples", "tensors", "outputs", "top1_agreement", "accuracy"}
     assert set(doc["accuracy"]) == {"float", "quant"}
