@@ -235,7 +235,8 @@ def converter_flags(mode, int_io, n_rep, fallback=False):
         io_t = ("int8" if mode == "int8" else "int16") if int_io else "float32"
         f["inference_input_type"] = io_t
         f["inference_output_type"] = io_t
-    elif mode == "qat":
+    elif mode in ("qat", "dynamic"):
+        # dynamic: dynamic-range quantization (int8 weights of >= 1024 elements, float activations).
         f["optimizations"] = ["DEFAULT"]
         f["representative_dataset"] = None
         f["supported_ops"] = ["TFLITE_BUILTINS (default)"]
@@ -272,6 +273,9 @@ def convert(cf, trackable, mode, int_io, rep_samples, fallback=False):
                 conv.inference_output_type = tf.int16
     elif mode == "qat":
         # Ranges come from the fake-quant nodes; no representative dataset.
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "dynamic":
+        # Dynamic-range quantization: no representative dataset, no fake-quant nodes.
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     return conv.convert()
 
@@ -704,9 +708,12 @@ def _b(rng, n):
 ONE_OPS = collections.OrderedDict()
 
 
-def one_op(key, desc):
+def one_op(key, desc, modes=("int8", "int16x8")):
+    """Register a one-op model; ``modes``: the variants (``int8`` and ``int16x8`` with integer I/O,
+    ``dynamic``: dynamic-range quantized with float I/O, a hybrid op)."""
+
     def deco(f):
-        ONE_OPS[key] = (f, desc)
+        ONE_OPS[key] = (f, desc, modes)
         return f
 
     return deco
@@ -746,6 +753,22 @@ def _op_dw(rng):
         return tf.nn.relu(tf.nn.bias_add(tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "SAME"), b))
 
     return f, collections.OrderedDict(x=(1, 10, 10, 4))
+
+
+@one_op(
+    "depthwise_conv_2d_5x5dm2",
+    "tf.nn.depthwise_conv2d 5x5 depth_multiplier 2 stride 1 SAME (1x5x5x24 -> 1x5x5x48) + bias_add; 1200 weights, "
+    "so dynamic-range quantization makes it a hybrid op",
+    modes=("dynamic",),
+)
+def _op_dw_hybrid(rng):
+    w, b = tf.constant(_w(rng, (5, 5, 24, 2), 25)), tf.constant(_b(rng, 48))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 5, 5, 24], tf.float32, name="x")])
+    def f(x):
+        return tf.nn.bias_add(tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "SAME"), b)
+
+    return f, collections.OrderedDict(x=(1, 5, 5, 24))
 
 
 @one_op("fully_connected_3d", "tf.matmul(x[1,5,16], W[16,12]) + bias on a 3-D input (-> FULLY_CONNECTED keep_num_dims)")
@@ -808,8 +831,12 @@ class OneOpFamily:
             rep,
             vec,
             (
-                f"standard normal per input ({', '.join(shapes)}, in signature order), default_rng({name_seed(self.name)}), "
-                "quantized with the model input's scale/zero_point (round half to even, clip)"
+                f"standard normal per input ({', '.join(shapes)}, in signature order), default_rng({name_seed(self.name)})"
+                + (
+                    ", fed as float32"
+                    if spec.mode == "dynamic"
+                    else ", quantized with the model input's scale/zero_point (round half to even, clip)"
+                )
             ),
         )
 
@@ -817,6 +844,9 @@ class OneOpFamily:
 # --------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------
+
+
+DYNAMIC_CALIBRATION = "none (dynamic range: activations are quantized per batch at run time)"
 
 
 def registry(big):
@@ -839,6 +869,20 @@ def registry(big):
             calibration="none (ranges learned by QAT fake-quant)",
         ),
         Spec("digits_int16x8", "int16x8", "digits", "int16x8", source=DIGITS_SRC, calibration=dcal),
+        Spec(
+            "digits_dynamic_range",
+            "int8_ptq",
+            "digits",
+            "dynamic",
+            source=DIGITS_SRC,
+            calibration=DYNAMIC_CALIBRATION,
+            notes=(
+                "Dynamic-range quantization (Optimize.DEFAULT, no representative dataset): the converter "
+                "quantizes only weights of >= 1024 elements, so conv2 (16x3x3x8) becomes a hybrid CONV_2D "
+                "and fc1 (32x64) a hybrid FULLY_CONNECTED (int8 per-channel weights, float32 activations "
+                "quantized per batch at run time); the other layers stay float32."
+            ),
+        ),
     ]
 
     def mobilenet(fname, ctor, seed, hw, scale, desc, prefix, int16_fallback=None):
@@ -929,17 +973,30 @@ def registry(big):
         ),
     ]
 
-    for key, (_, desc) in ONE_OPS.items():
+    for key, (_, desc, modes) in ONE_OPS.items():
         fam = OneOpFamily(key)
         fams[fam.name] = fam
         cal = "64 standard-normal samples per input (seeded)"
-        src = desc + "; integer I/O (model is exactly one op)"
-        if key != "batch_matmul_2act":
-            src += "; weights He-normal, bias N(0, 0.1^2) from a seeded numpy Generator"
-        specs += [
-            Spec(f"op_{key}_int8", "one_op", fam.name, "int8", int_io=True, source=src, calibration=cal),
-            Spec(f"op_{key}_int16x8", "one_op", fam.name, "int16x8", int_io=True, source=src, calibration=cal),
-        ]
+        weights = (
+            "" if key == "batch_matmul_2act" else "; weights He-normal, bias N(0, 0.1^2) from a seeded numpy Generator"
+        )
+        src = desc + "; integer I/O (model is exactly one op)" + weights
+        for mode in modes:
+            if mode == "dynamic":
+                specs.append(
+                    Spec(
+                        f"op_{key}_dynamic",
+                        "one_op",
+                        fam.name,
+                        "dynamic",
+                        source=desc + "; float I/O, dynamic-range quantized (model is exactly one op)" + weights,
+                        calibration=DYNAMIC_CALIBRATION,
+                    )
+                )
+            else:
+                specs.append(
+                    Spec(f"op_{key}_{mode}", "one_op", fam.name, mode, int_io=True, source=src, calibration=cal)
+                )
 
     big_specs = []
     if big:

@@ -1,4 +1,4 @@
-"""Convolutions: CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV (int8, int16x8, uint8, float32).
+"""Convolutions: CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV (int8, int16x8, uint8, float32, hybrid).
 
 Each kernel reproduces LiteRT 2.3.0's reference kernel (``BUILTIN_REF``) bit for bit:
 
@@ -51,9 +51,22 @@ to ``K * 2^-24 * sum|x*w|`` (K products). DEPTHWISE_CONV_2D sums at most KH*KW t
 sequential form in both modes. A filter with inf or NaN values runs the sequential kernel, because the
 float64 form's zero padding would turn a skipped out-of-image tap into ``0 * inf = NaN``.
 
+Hybrid (dynamic-range quantized) CONV_2D and DEPTHWISE_CONV_2D: float32 input and output, int8 filter
+(per-tensor or per-channel), float32 bias (:class:`ConvHybridData`, :class:`DepthwiseHybridData`). Each
+batch element is quantized to int8 on the fly with FULLY_CONNECTED's reproductions of the x86 wheel's
+tensor_utils (:func:`~refquant.ops.fully_connected.symmetric_quantize_rows` for the per-tensor CONV_2D
+kernel, :func:`~refquant.ops.fully_connected.asymmetric_quantize_rows` for the per-channel ones and every
+depthwise), the exact int32 sums are rescaled in float32 in LiteRT's order of operations, then the bias add
+and the clamp: bit for bit with BUILTIN_REF (the class docstrings give each kernel's formula, including
+the SSE dot product's -128 quirk). Where LiteRT produces undefined output refquant refuses (a per-tensor
+depthwise filter scale with several output channels: LiteRT reads scales past the end of the array; a
+uint8 filter, read as int8), and inputs with inf or NaN raise :class:`~refquant.errors.EvalError` (LiteRT's
+quantization of non-finite values is not reproduced). int4 hybrid filters are not implemented.
+
 Each prepared op also provides ``accumulators`` (the int32/int64 accumulators including the bias,
-before requantization) and ``trace`` (the arithmetic of one output element, computed by a separate,
-literal per-element path that the tests compare with the fast path).
+before requantization; for hybrid ops the int32 sums and the quantized input with its per-batch scale
+and zero point) and ``trace`` (the arithmetic of one output element, computed by a separate, literal
+per-element path that the tests compare with the fast path).
 """
 
 from __future__ import annotations
@@ -65,7 +78,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..errors import UnsupportedOpError
+from ..errors import EvalError, UnsupportedOpError
 from ..fixedpoint import (
     INT32_MAX,
     multiply_by_quantized_multiplier,
@@ -81,7 +94,7 @@ from ..quantization import (
 )
 from .base import OpContext, OpData, Step, TensorInfo
 from .fastpath import FoldedRequant, prepare_folded_requant, requant_tail, rows_per_block
-from .fully_connected import FLOAT_SUM_STEPS
+from .fully_connected import FLOAT_SUM_STEPS, asymmetric_quantize_rows, symmetric_quantize_rows
 
 __all__ = [
     "prepare_conv2d",
@@ -93,6 +106,8 @@ __all__ = [
     "DepthwiseFloatData",
     "TransposeConvQuantData",
     "TransposeConvFloatData",
+    "ConvHybridData",
+    "DepthwiseHybridData",
 ]
 
 #: Fused activations the kernels accept. TANH and SIGN_BIT are accepted by LiteRT's conv kernels and
@@ -624,6 +639,93 @@ class _ConvGeometry:
                     mask[ky, kx] = True
         return vals, mask, [(iy, ix) for iy in ys for ix in xs]
 
+    def _im2col_sums(
+        self, x: np.ndarray, input_offset: int | np.ndarray, wf: np.ndarray, out_shape: tuple[int, ...], groups: int
+    ) -> np.ndarray:
+        """Exact integer sums ``sum over in-image taps of (x + input_offset) * wf`` (int64, output shape).
+
+        ``x`` (B, H, W, C) holds integers, ``input_offset`` is a scalar or broadcasts against ``x`` (per batch:
+        shape (B, 1, 1, 1)), ``wf`` (O, KH, KW, Ig) float64 integers. im2col over a zero-padded ``x +
+        input_offset`` (a padded tap adds 0, as a skipped tap does) and one float64 BLAS product per block of
+        output rows (per group for grouped convolutions); exact while every product is an integer below 2^23
+        and fewer than 2^30 are summed (``_check_depth``).
+        """
+        bsz, oh, ow, oc = out_shape
+        acc = np.zeros(out_shape, np.int64)
+        if acc.size == 0:
+            return acc
+        _, h, wd, c = x.shape
+        kh, kw = self.kernel_h, self.kernel_w
+        eff_h = (kh - 1) * self.dilation_h + 1
+        eff_w = (kw - 1) * self.dilation_w + 1
+        need_h = (oh - 1) * self.stride_h + eff_h
+        need_w = (ow - 1) * self.stride_w + eff_w
+        hp = max(self.pad_h + h, need_h)
+        wp = max(self.pad_w + wd, need_w)
+        # (x - zp_in) padded with 0 == x padded with zp_in: padded taps contribute nothing, as skipped taps do.
+        xp = np.zeros((bsz, hp, wp, c), np.float64)
+        xp[:, self.pad_h : self.pad_h + h, self.pad_w : self.pad_w + wd, :] = x
+        if np.any(input_offset):
+            xp[:, self.pad_h : self.pad_h + h, self.pad_w : self.pad_w + wd, :] += input_offset
+        g = groups
+        ig = c // g
+        og = oc // g
+        # (G, K, Og) with K ordered (ky, kx, ic) like the filter's trailing dims.
+        wm = wf.reshape(g, og, kh * kw * ig).transpose(0, 2, 1)
+        windows = sliding_window_view(xp, (eff_h, eff_w), axis=(1, 2))  # (B, Hp', Wp', C, eff_h, eff_w)
+        # Block over (batch, output rows) so that one im2col block holds at most _IM2COL_BLOCK values.
+        per_row = ow * kh * kw * c
+        nb = max(1, min(bsz, _IM2COL_BLOCK // max(1, oh * per_row)))
+        rows = oh if nb * oh * per_row <= _IM2COL_BLOCK else max(1, _IM2COL_BLOCK // per_row)
+        for b0 in range(0, bsz, nb):
+            b1 = min(bsz, b0 + nb)
+            for y0 in range(0, oh, rows):
+                y1 = min(oh, y0 + rows)
+                win = windows[
+                    b0:b1,
+                    y0 * self.stride_h : (y1 - 1) * self.stride_h + 1 : self.stride_h,
+                    0 : (ow - 1) * self.stride_w + 1 : self.stride_w,
+                    :,
+                    :: self.dilation_h,
+                    :: self.dilation_w,
+                ]  # (nb, n_rows, OW, C, KH, KW)
+                n = (b1 - b0) * (y1 - y0) * ow
+                # Exact: every product is an integer below 2^23 and fewer than 2^30 are summed (_check_depth).
+                if g == 1:
+                    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n, kh * kw * c)
+                    blk = cols @ wm[0]
+                else:
+                    cols = win.reshape(b1 - b0, y1 - y0, ow, g, ig, kh, kw).transpose(3, 0, 1, 2, 5, 6, 4)
+                    cols = cols.reshape(g, n, kh * kw * ig)
+                    blk = np.matmul(cols, wm).transpose(1, 0, 2).reshape(n, oc)
+                acc[b0:b1, y0:y1] = blk.reshape(b1 - b0, y1 - y0, ow, oc)
+        return acc
+
+    def _tap_sums(self, xo: np.ndarray, wo: np.ndarray, acc: np.ndarray) -> None:
+        """Depthwise ``acc[b, oy, ox, c] += xo[b, iy, ix, c] * wo[ky, kx, c]`` over the in-image taps, in place.
+
+        ``xo`` (B, H, W, O) is the offset input already repeated ``depth_multiplier`` times along channels,
+        ``wo`` (KH, KW, O) the offset taps; ``acc`` (B, OH, OW, O) has their dtype (int32 wraps modulo 2^32
+        exactly as the C int32 accumulator does). Out-of-image taps are skipped, as the reference loops skip them.
+        """
+        _, oh, ow, _ = acc.shape
+        _, h, wd, _ = xo.shape
+        for ky in range(self.kernel_h):
+            y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
+            if y1 <= y0:
+                continue
+            for kx in range(self.kernel_w):
+                x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
+                if x1 <= x0:
+                    continue
+                xs = xo[
+                    :,
+                    iy0 : iy0 + (y1 - y0 - 1) * self.stride_h + 1 : self.stride_h,
+                    ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
+                    :,
+                ]
+                acc[:, y0:y1, x0:x1] += xs * wo[ky, kx]
+
     def _tap_blocks(self, x: np.ndarray, oh: int, ow: int, r0: int, r1: int) -> Iterator[tuple]:
         """For each kernel tap reaching output rows [r0, r1): ``(ky, kx, ya, yb, x0, x1, xs)``.
 
@@ -675,58 +777,8 @@ class ConvQuantData(_ConvGeometry, _QuantConvBase):
     def _raw_acc(self, inputs: list[np.ndarray | None]) -> np.ndarray:
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None
-        out_shape = self.output_shapes[0]
-        bsz, oh, ow, oc = out_shape
-        acc = np.zeros(out_shape, np.int64)
-        if acc.size == 0:
-            return acc
-        _, h, wd, c = x.shape
-        kh, kw = self.kernel_h, self.kernel_w
-        eff_h = (kh - 1) * self.dilation_h + 1
-        eff_w = (kw - 1) * self.dilation_w + 1
-        need_h = (oh - 1) * self.stride_h + eff_h
-        need_w = (ow - 1) * self.stride_w + eff_w
-        hp = max(self.pad_h + h, need_h)
-        wp = max(self.pad_w + wd, need_w)
-        # (x - zp_in) padded with 0 == x padded with zp_in: padded taps contribute nothing, as skipped taps do.
-        xp = np.zeros((bsz, hp, wp, c), np.float64)
-        xp[:, self.pad_h : self.pad_h + h, self.pad_w : self.pad_w + wd, :] = x
-        if self.input_offset:
-            xp[:, self.pad_h : self.pad_h + h, self.pad_w : self.pad_w + wd, :] += self.input_offset
-        g = self.groups
-        ig = c // g
-        og = oc // g
         wf = w.astype(np.float64) + self.filter_offset  # (O, KH, KW, Ig)
-        # (G, K, Og) with K ordered (ky, kx, ic) like the filter's trailing dims.
-        wm = wf.reshape(g, og, kh * kw * ig).transpose(0, 2, 1)
-        windows = sliding_window_view(xp, (eff_h, eff_w), axis=(1, 2))  # (B, Hp', Wp', C, eff_h, eff_w)
-        # Block over (batch, output rows) so that one im2col block holds at most _IM2COL_BLOCK values.
-        per_row = ow * kh * kw * c
-        nb = max(1, min(bsz, _IM2COL_BLOCK // max(1, oh * per_row)))
-        rows = oh if nb * oh * per_row <= _IM2COL_BLOCK else max(1, _IM2COL_BLOCK // per_row)
-        for b0 in range(0, bsz, nb):
-            b1 = min(bsz, b0 + nb)
-            for y0 in range(0, oh, rows):
-                y1 = min(oh, y0 + rows)
-                win = windows[
-                    b0:b1,
-                    y0 * self.stride_h : (y1 - 1) * self.stride_h + 1 : self.stride_h,
-                    0 : (ow - 1) * self.stride_w + 1 : self.stride_w,
-                    :,
-                    :: self.dilation_h,
-                    :: self.dilation_w,
-                ]  # (nb, n_rows, OW, C, KH, KW)
-                n = (b1 - b0) * (y1 - y0) * ow
-                # Exact: every product is an integer below 2^23 and fewer than 2^30 are summed (_check_depth).
-                if g == 1:
-                    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n, kh * kw * c)
-                    blk = cols @ wm[0]
-                else:
-                    cols = win.reshape(b1 - b0, y1 - y0, ow, g, ig, kh, kw).transpose(3, 0, 1, 2, 5, 6, 4)
-                    cols = cols.reshape(g, n, kh * kw * ig)
-                    blk = np.matmul(cols, wm).transpose(1, 0, 2).reshape(n, oc)
-                acc[b0:b1, y0:y1] = blk.reshape(b1 - b0, y1 - y0, ow, oc)
-        return acc
+        return self._im2col_sums(x, self.input_offset, wf, self.output_shapes[0], self.groups)
 
     def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
         """Blocked im2col + BLAS (see :mod:`refquant.ops.fastpath`).
@@ -1068,13 +1120,21 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
     if out.dtype != inp.dtype:
         raise ctx.error(f"output type {out.dtype} differs from input type {inp.dtype}", out)
     want_w = {"float32": "float32", "uint8": "uint8", "int8": "int8", "int16": "int8"}[inp.dtype]
-    if filt.dtype != want_w:
+    # float32 input with an int8 filter: the hybrid (dynamic-range quantized) kernels.
+    hybrid = inp.dtype == "float32" and filt.dtype == "int8"
+    if filt.dtype != want_w and not hybrid:
         if inp.dtype == "int8" and filt.dtype != "int4":
             # LiteRT's int8 Eval fails for any filter type other than int8/int4.
             raise ctx.error(f"filter type {filt.dtype} is not supported for int8 input; expected int8", filt)
+        if inp.dtype == "float32" and filt.dtype == "uint8":
+            raise ctx.unsupported(
+                "hybrid CONV_2D with a uint8 filter (LiteRT reads its bytes as int8 and ignores the zero point; "
+                "dynamic-range quantization writes int8 filters)"
+            )
+        also = " or an int8 filter (hybrid)" if inp.dtype == "float32" else ""
         raise ctx.unsupported(
-            f"{inp.dtype} input with a {filt.dtype} filter (refquant supports a {want_w} filter; "
-            "hybrid and int4 convolutions are not implemented)"
+            f"{inp.dtype} input with a {filt.dtype} filter (refquant supports a {want_w} filter{also}; "
+            "int4 convolutions are not implemented)"
         )
     if inp.dtype in ("int8", "int16"):
         q = ctx.require_quant(filt)
@@ -1108,6 +1168,8 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
         ctx.require_zero_points(inp, out, why="int16 convolution is symmetric")
         acc_bits = _check_int16_bias(ctx, bias)
     geom, out_shape = _conv_geometry(ctx, inp, filt, o, stride_h, stride_w, dil_h, dil_w)
+    if hybrid:
+        return _prepare_conv_hybrid(ctx, inp, filt, groups, geom, out_shape)
     if inp.dtype == "float32":
         lo, hi = _float_range(ctx)
         return ConvFloatData(
@@ -1168,7 +1230,6 @@ class DepthwiseQuantData(_ConvGeometry, _QuantConvBase):
         x, w = inputs[0], inputs[1]
         assert x is not None and w is not None
         out_shape = self.output_shapes[0]
-        bsz, oh, ow, oc = out_shape
         # int32 arithmetic where it is exact or wraps exactly like the C int32 accumulator (modulo 2^32):
         # always for 32-bit accumulators; for int16x8 (64-bit accumulator, products <= 2^22) while fewer
         # than 2^9 taps are summed. Otherwise int64.
@@ -1177,26 +1238,11 @@ class DepthwiseQuantData(_ConvGeometry, _QuantConvBase):
         acc = np.zeros(out_shape, dt)
         if acc.size == 0:
             return acc.astype(np.int64)
-        _, h, wd, _ = x.shape
         xo = x.astype(dt) + dt(self.input_offset)
         if self.depth_multiplier > 1:
             xo = np.repeat(xo, self.depth_multiplier, axis=3)
         wo = w[0].astype(dt) + dt(self.filter_offset)  # (KH, KW, O)
-        for ky in range(self.kernel_h):
-            y0, y1, iy0 = _tap_range(oh, h, self.stride_h, ky * self.dilation_h - self.pad_h)
-            if y1 <= y0:
-                continue
-            for kx in range(self.kernel_w):
-                x0, x1, ix0 = _tap_range(ow, wd, self.stride_w, kx * self.dilation_w - self.pad_w)
-                if x1 <= x0:
-                    continue
-                xs = xo[
-                    :,
-                    iy0 : iy0 + (y1 - y0 - 1) * self.stride_h + 1 : self.stride_h,
-                    ix0 : ix0 + (x1 - x0 - 1) * self.stride_w + 1 : self.stride_w,
-                    :,
-                ]
-                acc[:, y0:y1, x0:x1] += xs * wo[ky, kx]
+        self._tap_sums(xo, wo, acc)
         return acc.astype(np.int64) if self.acc_bits == 64 else acc
 
     def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
@@ -1417,15 +1463,21 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
     if out.dtype != inp.dtype:
         raise ctx.error(f"output type {out.dtype} differs from input type {inp.dtype}", out)
     want_w = {"float32": "float32", "uint8": "uint8", "int8": "int8", "int16": "int8"}[inp.dtype]
-    if filt.dtype != want_w:
+    # float32 input with an int8 filter: the hybrid (dynamic-range quantized) kernel.
+    hybrid = inp.dtype == "float32" and filt.dtype == "int8"
+    if filt.dtype != want_w and not hybrid:
         # LiteRT accepts an int4 filter, a float32 input with an int8 filter (hybrid) and any int16-input
         # filter type; every other mismatch fails its Prepare.
-        accepted = filt.dtype == "int4" or inp.dtype == "int16" or (inp.dtype, filt.dtype) == ("float32", "int8")
+        accepted = filt.dtype == "int4" or inp.dtype == "int16"
         if not accepted:
             raise ctx.error(f"filter type {filt.dtype} differs from input type {inp.dtype}", filt)
+        if inp.dtype == "float32":
+            raise ctx.error(
+                f"LiteRT's depthwise kernel fails at Eval for float32 input with a {filt.dtype} filter", filt
+            )
         raise ctx.unsupported(
             f"{inp.dtype} input with a {filt.dtype} filter (refquant supports a {want_w} filter; "
-            "hybrid and int4 depthwise convolutions are not implemented)"
+            "int4 depthwise convolutions are not implemented)"
         )
     if inp.dtype == "int16":
         ctx.require_quant(inp)
@@ -1446,6 +1498,8 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
             raise ctx.error(f"bias shape {list(bias.shape)}; expected [{o}]", bias)
     geom, out_shape = _conv_geometry(ctx, inp, filt, o, stride_h, stride_w, dil_h, dil_w)
     dm = o // c_in
+    if hybrid:
+        return _prepare_depthwise_hybrid(ctx, inp, filt, dm, geom, out_shape)
     if inp.dtype == "float32":
         lo, hi = _float_range(ctx)
         return DepthwiseFloatData(
@@ -1480,6 +1534,383 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
         out_dtype=out.dtype,
         fast=fast,
         depth_multiplier=dm,
+        **geom,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Hybrid (dynamic-range quantized) CONV_2D and DEPTHWISE_CONV_2D: float32 input and output, int8 filter
+
+
+def _check_finite_input(where: str, x: np.ndarray) -> None:
+    """EvalError for inf/NaN inputs: LiteRT's quantization of non-finite values is not reproduced."""
+    if not np.isfinite(x).all():
+        k = int(np.argmax(~np.isfinite(x).reshape(-1)))
+        el = [int(i) for i in np.unravel_index(k, x.shape)]
+        raise EvalError(
+            f"{where}: input element {el} is {float(x.reshape(-1)[k])}; LiteRT quantizes a hybrid "
+            "convolution's float32 input to int8 on the fly, and what its min/max search and float-to-int "
+            "conversions make of inf and NaN is not reproduced (refquant needs finite inputs here)"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _HybridConvBase(_ConvGeometry, OpData):
+    """On-the-fly input quantization, float rescale, bias and clamp shared by the hybrid kernels."""
+
+    #: ``AsymmetricQuantizeFloats`` per batch (the per-channel kernels) instead of ``SymmetricQuantizeFloats``
+    #: (the per-tensor CONV_2D kernel). The ops have no ``asymmetric_quantize_inputs`` option: the kernel decides.
+    asymmetric: bool
+    #: float32 filter scale per output channel, shape (O,) (the per-tensor kernel: O copies of ``scale[0]``).
+    filter_scales: np.ndarray
+    #: Fused-activation clamp range (float32; NONE, TANH and SIGN_BIT: [-FLT_MAX, FLT_MAX]).
+    act_min: float
+    act_max: float
+    #: Operator and input tensor, for the EvalError of non-finite inputs.
+    _where: str = ""
+
+    def _quantize(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each batch element quantized to int8 as the x86 wheel's tensor_utils do (FULLY_CONNECTED's helpers).
+
+        Returns (q int64 (B, H, W, C), scale float32 (B,), zero point int64 (B,), 0 when symmetric).
+        """
+        x = np.asarray(x, np.float32)
+        _check_finite_input(self._where, x)
+        quantize_rows = asymmetric_quantize_rows if self.asymmetric else symmetric_quantize_rows
+        q, sx, zp = quantize_rows(x.reshape(x.shape[0], -1))
+        return q.reshape(x.shape), sx, zp
+
+    def _raw_acc(self, q: np.ndarray, zp: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The int32 accumulators (B, OH, OW, O) of the quantized input, as LiteRT's scratch holds them."""
+        raise NotImplementedError
+
+    def _scaled(self, acc: np.ndarray, sx: np.ndarray) -> np.ndarray:
+        """float32 (B, OH, OW, O): the accumulators times the filter and input scales, in LiteRT's order."""
+        raise NotImplementedError
+
+    def _run(self, inputs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        x, w = inputs[0], inputs[1]
+        assert x is not None and w is not None
+        q, sx, zp = self._quantize(x)
+        return q, sx, zp, self._raw_acc(q, zp, np.asarray(w))
+
+    def _bias(self, inputs: list[np.ndarray | None]) -> np.ndarray | None:
+        bias = inputs[2] if len(inputs) > 2 else None
+        return None if bias is None else np.asarray(bias, np.float32).reshape(-1)
+
+    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+        """``acc`` (int32, output shape, before any float step), the quantized input ``input_q`` (int8, input
+        shape) and its per-batch ``input_scale`` (float32 [B], before the filter scale) and ``input_zero_point``
+        (int32 [B], 0 for symmetric quantization)."""
+        shape = self.output_shapes[0]
+        if int(np.prod(shape)) == 0:
+            return {"acc": np.zeros(shape, np.int32)}
+        q, sx, zp, acc = self._run(inputs)
+        return {
+            "acc": acc,
+            "input_q": q.astype(np.int8),
+            "input_scale": sx,
+            "input_zero_point": zp.astype(np.int32),
+        }
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Quantize each batch element, integer sums, float rescale, bias add, clamp."""
+        shape = self.output_shapes[0]
+        if int(np.prod(shape)) == 0:
+            return [np.zeros(shape, np.float32)]
+        _, sx, _, acc = self._run(inputs)
+        out = self._scaled(acc, sx)
+        bias = self._bias(inputs)
+        if bias is not None:
+            out = np.add(out, bias, dtype=np.float32)
+        return [np.minimum(np.maximum(out, np.float32(self.act_min)), np.float32(self.act_max))]
+
+    def _trace_head(
+        self, inputs: list[np.ndarray | None], element: tuple[int, int, int, int], channels: slice | int
+    ) -> tuple[list[Step], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The quantization steps of one element's batch and its quantized input window."""
+        x = inputs[0]
+        assert x is not None
+        q, sx, zp = self._quantize(x)
+        b, oy, ox, _ = element
+        vals, mask, pos = self._window(q, b, oy, ox, channels)
+        mode = "asymmetric (AsymmetricQuantizeFloats)" if self.asymmetric else "symmetric (SymmetricQuantizeFloats)"
+        steps = [
+            Step("input scale", sx[b], f"{mode} int8 quantization of batch element {b}: its float32 scale"),
+            Step(
+                "input zero point",
+                int(zp[b]),
+                "subtracted from every q" if self.asymmetric else "0 (symmetric quantization)",
+            ),
+            Step("window", vals.astype(np.int8), f"quantized input[{b}, iy, ix, {_channels_text(channels)}] per tap"),
+            Step("positions", pos, "(iy, ix) of each (ky, kx) tap; out-of-image window entries show 0"),
+            Step("in image", mask, "taps outside the image are skipped"),
+        ]
+        return steps, vals, mask, sx, zp, q
+
+    def _trace_tail(self, steps: list[Step], inputs: list[np.ndarray | None], oc: int, scaled: np.float32) -> None:
+        """Bias add and clamp: the last step's value is the output element."""
+        bias = self._bias(inputs)
+        total = scaled
+        if bias is not None:
+            total = np.float32(scaled + bias[oc])
+            steps.append(Step("bias", bias[oc], f"bias[{oc}]"))
+            steps.append(Step("scaled + bias", total, "f32(scaled + bias)"))
+        else:
+            steps.append(Step("bias", None, "no bias tensor"))
+        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
+        steps.append(Step("clamp", np.float32(min(max(total, lo), hi)), f"clamp to [{lo}, {hi}] -> output value"))
+
+
+def _channels_text(channels: slice | int) -> str:
+    return f"{channels.start}:{channels.stop}" if isinstance(channels, slice) else str(channels)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvHybridData(_HybridConvBase):
+    """Prepared hybrid CONV_2D: float32 input and output, int8 filter, float32 bias (``conv.cc`` EvalHybrid /
+    EvalHybridPerChannel as the ai-edge-litert x86 wheel runs them under BUILTIN_REF).
+
+    Per-tensor kernel (one distinct filter scale, no groups; ``optimized_ops::HybridConv`` even under
+    kReference)::
+
+        q, s_x[b]   = SymmetricQuantizeFloats(x[b])                      (zero point 0, |q| <= 127)
+        acc         = int32 sum over in-image taps of q * w              (im2col, zero padding)
+        sf[b]       = f32(s_x[b] * s_w)
+        out         = clamp(f32(f32(0 + f32(f32(acc) * sf[b])) + bias[oc]))
+
+    Per-channel kernel (filter scales that differ, or groups > 1; ``reference_ops::HybridConvPerChannel``)::
+
+        q, s_x[b], zp[b] = AsymmetricQuantizeFloats(x[b])
+        acc         = int32 sum over in-image taps of (q - zp[b]) * w    (skipped taps add nothing)
+        out         = clamp(f32(f32(f32(f32(acc) * s_w[oc]) * s_x[b]) + bias[oc]))
+
+    The per-tensor kernel's int8 dot product (``SseMatrixBatchVectorMultiplyAccumulateImpl``) runs when the
+    output channels are not a multiple of 4 (else ruy's exact GEMM runs, on a CPU with AVX): its
+    ``_mm_sign_epi8`` moves the input's sign onto the filter value, and ``-(-128)`` wraps to -128, so in the
+    first ``K & ~15`` columns of each im2col row a filter value -128 times a negative ``q`` adds ``-128*|q|``
+    instead of ``+128*|q|`` (``sign_quirk``; ``K = KH*KW*Ig``).
+    """
+
+    #: Number of groups: input channels / filter input channels (> 1 runs the per-channel kernel).
+    groups: int
+    #: The per-tensor kernel's SSE dot product runs (output channels not a multiple of 4): filter values -128
+    #: in the first ``K & ~15`` columns meet the ``_mm_sign_epi8`` wrap described in the class docstring.
+    sign_quirk: bool = False
+
+    def scratch_bytes(self, input_shapes: list[tuple[int, ...]]) -> int:
+        """The quantized input copies and the zero-padded float64 input of the im2col sums."""
+        b, h, w, c = input_shapes[0]
+        _, oh, ow, _ = self.output_shapes[0]
+        hp = max((oh - 1) * self.stride_h + (self.kernel_h - 1) * self.dilation_h + 1, self.pad_h + h)
+        wp = max((ow - 1) * self.stride_w + (self.kernel_w - 1) * self.dilation_w + 1, self.pad_w + w)
+        return b * hp * wp * c * 8 * (2 if self.sign_quirk else 1) + b * h * w * c * 16
+
+    def _raw_acc(self, q: np.ndarray, zp: np.ndarray, w: np.ndarray) -> np.ndarray:
+        out_shape = self.output_shapes[0]
+        wf = w.astype(np.float64)
+        # Exact: |q - zp| <= 255 and |w| <= 128, fewer than 2^30 products per sum (_check_depth).
+        offset = -zp.reshape(-1, 1, 1, 1) if self.asymmetric else 0
+        acc = self._im2col_sums(q, offset, wf, out_shape, self.groups)
+        if self.sign_quirk:
+            k = w[0].size
+            quirk = (w.reshape(w.shape[0], k) == -128) & (np.arange(k) < (k & ~15))
+            if quirk.any():
+                # 256 * q where a negative q meets a -128 tap in the SSE-summed columns (see the class docstring).
+                wq = quirk.reshape(w.shape).astype(np.float64)
+                acc += 256 * self._im2col_sums(np.minimum(q, 0), 0, wq, out_shape, 1)
+        return _wrap32_i64(acc)
+
+    def _scaled(self, acc: np.ndarray, sx: np.ndarray) -> np.ndarray:
+        accf = acc.astype(np.float32)
+        if self.asymmetric:
+            t = np.multiply(accf, self.filter_scales, dtype=np.float32)
+            return np.multiply(t, sx.reshape(-1, 1, 1, 1), dtype=np.float32)
+        sf = np.multiply(sx, self.filter_scales[0], dtype=np.float32)  # scaling_factors_ptr[b] *= scale
+        t = np.multiply(accf, sf.reshape(-1, 1, 1, 1), dtype=np.float32)
+        return np.add(np.float32(0), t, dtype=np.float32)  # the GEMM adds onto an output zero-filled with 0.0f
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Quantization of the batch element, window, taps, int32 sum, the float steps and the clamp."""
+        w = inputs[1]
+        assert w is not None
+        b, oy, ox, oc = el = _check_element(self, output, element)
+        ig = w.shape[3]
+        grp = oc // (self.output_shapes[0][3] // self.groups)
+        steps, vals, mask, sx, zp, _ = self._trace_head(inputs, el, slice(grp * ig, (grp + 1) * ig))
+        taps = np.asarray(w[oc]).astype(np.int64)
+        steps.append(Step("taps", taps, f"filter[{oc}, ky, kx, ic] (int8; the filter zero point is ignored)"))
+        z = int(zp[b])
+        total = 0
+        quirk = 0
+        k16 = taps.size & ~15
+        for ky in range(self.kernel_h):
+            for kx in range(self.kernel_w):
+                if mask[ky, kx]:
+                    for ic in range(ig):
+                        qv, wv = int(vals[ky, kx, ic]), int(taps[ky, kx, ic])
+                        total += (qv - z) * wv
+                        if self.sign_quirk and wv == -128 and qv < 0 and (ky * self.kernel_w + kx) * ig + ic < k16:
+                            quirk += 256 * qv
+        what = "(q - input zero point) * w" if self.asymmetric else "q * w"
+        steps.append(Step("sum", total, f"sum over in-image taps of {what}"))
+        if self.sign_quirk:
+            steps.append(Step("sign quirk", quirk, "SSE _mm_sign_epi8: +256*q per -128 tap meeting a negative q"))
+        acc = _wrap32(total + quirk)
+        steps.append(Step("acc", acc, "int32 accumulator" + (" (wrapped)" if acc != total + quirk else "")))
+        accf = np.float32(acc)
+        if self.asymmetric:
+            s_w = np.float32(self.filter_scales[oc])
+            t = np.float32(accf * s_w)
+            steps.append(Step("filter scale", s_w, f"per-channel filter scale[{oc}]"))
+            steps.append(Step("scaled by filter", t, "f32(f32(acc) * filter scale)"))
+            scaled = np.float32(t * sx[b])
+            steps.append(Step("scaled", scaled, "f32(. * input scale)"))
+        else:
+            sf = np.float32(sx[b] * self.filter_scales[0])
+            steps.append(Step("scaling factor", sf, "f32(input scale * filter scale)"))
+            scaled = np.float32(np.float32(0) + np.float32(accf * sf))
+            steps.append(Step("scaled", scaled, "0.0f + f32(f32(acc) * scaling factor)"))
+        self._trace_tail(steps, inputs, oc, scaled)
+        return steps
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthwiseHybridData(_HybridConvBase):
+    """Prepared hybrid DEPTHWISE_CONV_2D: float32 input and output, int8 filter, optional float32 bias
+    (``depthwise_conv.cc`` EvalHybridPerChannel, ``reference_integer_ops::DepthwiseConvHybridPerChannel``)::
+
+        q, s_x[b], zp[b] = AsymmetricQuantizeFloats(x[b])                (always asymmetric)
+        acc = int32 sum over in-image taps of (q[b, iy, ix, oc // dm] - zp[b]) * w[0, ky, kx, oc]
+        out = clamp(f32(f32(f32(acc) * f32(s_w[oc] * s_x[b])) + bias[oc]))   (no bias: no add)
+    """
+
+    #: Depth multiplier: output channels / input channels (from the shapes; the option is ignored).
+    depth_multiplier: int
+
+    def scratch_bytes(self, input_shapes: list[tuple[int, ...]]) -> int:
+        """The quantized input copies (int64 and the channel-repeated int32 offset values)."""
+        b, h, w, c = input_shapes[0]
+        return b * h * w * c * (16 + 4 * self.depth_multiplier)
+
+    def _raw_acc(self, q: np.ndarray, zp: np.ndarray, w: np.ndarray) -> np.ndarray:
+        # int32 like the C accumulator (wraps modulo 2^32): each product |q - zp| * |w| <= 255 * 128.
+        xo = (q - zp.reshape(-1, 1, 1, 1)).astype(np.int32)
+        if self.depth_multiplier > 1:
+            xo = np.repeat(xo, self.depth_multiplier, axis=3)
+        acc = np.zeros(self.output_shapes[0], np.int32)
+        self._tap_sums(xo, w[0].astype(np.int32), acc)
+        return acc
+
+    def _scaled(self, acc: np.ndarray, sx: np.ndarray) -> np.ndarray:
+        scale = np.multiply(self.filter_scales, sx.reshape(-1, 1), dtype=np.float32)  # (B, O)
+        return np.multiply(acc.astype(np.float32), scale[:, None, None, :], dtype=np.float32)
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """Quantization of the batch element, window, taps, int32 sum, the float steps and the clamp."""
+        w = inputs[1]
+        assert w is not None
+        b, oy, ox, oc = el = _check_element(self, output, element)
+        ic = oc // self.depth_multiplier
+        steps, vals, mask, sx, zp, _ = self._trace_head(inputs, el, ic)
+        taps = np.asarray(w[0, :, :, oc]).astype(np.int64)
+        steps.append(Step("taps", taps, f"filter[0, ky, kx, {oc}] (int8; the filter zero point is ignored)"))
+        z = int(zp[b])
+        total = sum(
+            (int(vals[ky, kx]) - z) * int(taps[ky, kx])
+            for ky in range(self.kernel_h)
+            for kx in range(self.kernel_w)
+            if mask[ky, kx]
+        )
+        steps.append(Step("sum", total, "sum over in-image taps of (q - input zero point) * w"))
+        acc = _wrap32(total)
+        steps.append(Step("acc", acc, "int32 accumulator" + (" (wrapped)" if acc != total else "")))
+        scale = np.float32(self.filter_scales[oc] * sx[b])
+        steps.append(Step("scale", scale, f"f32(filter scale[{oc}] * input scale)"))
+        scaled = np.float32(np.float32(acc) * scale)
+        steps.append(Step("scaled", scaled, "f32(f32(acc) * scale)"))
+        self._trace_tail(steps, inputs, oc, scaled)
+        return steps
+
+
+def _prepare_conv_hybrid(
+    ctx: OpContext,
+    inp: TensorInfo,
+    filt: TensorInfo,
+    groups: int,
+    geom: dict[str, int],
+    out_shape: tuple[int, int, int, int],
+) -> OpData:
+    """Hybrid CONV_2D: which kernel runs (``conv.cc`` Prepare/EvalImpl) and what LiteRT rejects."""
+    _check_depth(ctx, geom["kernel_h"] * geom["kernel_w"] * filt.shape[3])
+    q = ctx.require_quant(filt)
+    scales = np.asarray(q.scale, np.float32)
+    o = filt.shape[0]
+    # LiteRT runs EvalHybridPerChannel when the filter scales are not all equal, and for any grouped
+    # convolution (the per-tensor kernel has no groups); both then need scales along dimension 0.
+    per_channel = groups != 1 or bool((scales != scales[0]).any())
+    if per_channel:
+        why = f"grouped ({groups} groups)" if groups != 1 else "per-channel (scales that differ)"
+        if q.quantized_dimension != 0:
+            raise ctx.fail_quant(
+                f"{why} hybrid convolution with filter scales along dimension {q.quantized_dimension}; LiteRT "
+                "requires quantized_dimension 0 (output channels)",
+                filt,
+            )
+        if scales.size != o:
+            raise ctx.fail_quant(
+                f"{why} hybrid convolution with {scales.size} filter scale(s) for {o} output channels; LiteRT "
+                "requires one scale per output channel",
+                filt,
+            )
+        filter_scales = scales
+    else:
+        filter_scales = np.full(o, scales[0], np.float32)
+    lo, hi = _float_range(ctx)
+    return ConvHybridData(
+        output_shapes=(out_shape,),
+        output_dtypes=("float32",),
+        asymmetric=per_channel,
+        filter_scales=filter_scales,
+        act_min=float(lo),
+        act_max=float(hi),
+        groups=groups,
+        sign_quirk=not per_channel and o % 4 != 0,
+        _where=f"{ctx.where()}, {inp.describe()}",
+        **geom,
+    )
+
+
+def _prepare_depthwise_hybrid(
+    ctx: OpContext, inp: TensorInfo, filt: TensorInfo, dm: int, geom: dict[str, int], out_shape: tuple[int, ...]
+) -> OpData:
+    """Hybrid DEPTHWISE_CONV_2D: the filter scale checks of ``depthwise_conv.cc`` Prepare, and what refquant refuses."""
+    q = ctx.require_quant(filt)
+    scales = np.asarray(q.scale, np.float32)
+    o = filt.shape[3]
+    qd = q.quantized_dimension
+    if scales.size != o:
+        if scales.size == 1 and filt.shape[qd] != 1:
+            raise ctx.fail_quant(
+                f"1 filter scale but filter dimension {qd} (quantized_dimension) has size {filt.shape[qd]}; "
+                "LiteRT's hybrid depthwise Prepare requires as many scales as that dimension",
+                filt,
+            )
+        what = "past the end of the scale array (undefined output)" if scales.size < o else "a prefix of them"
+        raise ctx.unsupported(
+            f"hybrid DEPTHWISE_CONV_2D with {scales.size} filter scale(s) along dimension {qd} for {o} output "
+            f"channels: LiteRT's kernel reads one scale per output channel, {what}"
+        )
+    lo, hi = _float_range(ctx)
+    return DepthwiseHybridData(
+        output_shapes=(out_shape,),
+        output_dtypes=("float32",),
+        asymmetric=True,
+        filter_scales=scales,
+        act_min=float(lo),
+        act_max=float(hi),
+        depth_multiplier=dm,
+        _where=f"{ctx.where()}, {inp.describe()}",
         **geom,
     )
 

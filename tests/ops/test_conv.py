@@ -995,8 +995,9 @@ def test_int16_nonzero_zero_point_rejected(litert):
 
 def test_unsupported_filter_types():
     x = np.zeros((1, 3, 3, 1), np.float32)
-    w8 = np.ones((1, 1, 1, 1), np.int8)
-    model = _conv_model("CONV_2D", x.shape, w8, np.zeros(1, np.float32), dt="float32", w_dt="int8", **CONV_OPTS)
+    # float32 input with an int8 filter is hybrid CONV_2D (tests/ops/test_conv_hybrid.py); uint8 is refused.
+    w8 = np.ones((1, 1, 1, 1), np.uint8)
+    model = _conv_model("CONV_2D", x.shape, w8, np.zeros(1, np.float32), dt="float32", w_dt="uint8", **CONV_OPTS)
     with pytest.raises(UnsupportedOpError, match="hybrid"):
         run_refquant(model, [x])
     xi = np.zeros((1, 3, 3, 1), np.int16)
