@@ -866,6 +866,14 @@ def _prepare_hybrid(
             f"hybrid FULLY_CONNECTED with filter scales along dimension {qw.quantized_dimension} (LiteRT indexes "
             "them by output unit)"
         )
+    if w.dtype == "int8" and w.value is not None and (np.asarray(w.value)[:, : depth & ~15] == -128).any():
+        # x86 LiteRT's SSE int8 dot product moves the input's sign onto the weight with _mm_sign_epi8, where
+        # -(-128) wraps to -128: such sums come out wrong in the first depth & ~15 columns (verified against
+        # the wheel); refquant models that quirk for hybrid CONV_2D but not for FULLY_CONNECTED.
+        raise ctx.unsupported(
+            "hybrid FULLY_CONNECTED with a filter value -128 in the first depth & ~15 columns (LiteRT's x86 SSE "
+            "dot product gets those sums wrong; converters quantize hybrid weights to [-127, 127])"
+        )
     return FullyConnectedHybridData(
         output_shapes=(out_shape,),
         output_dtypes=("float32",),

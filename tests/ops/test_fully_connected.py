@@ -507,6 +507,17 @@ def _prepare(m: bytes):
     return it
 
 
+def test_fc_hybrid_refuses_minus_128_weights_where_litert_sse_is_wrong():
+    # LiteRT's SSE dot product wraps -(-128): with -128 in the first depth & ~15 columns its sums are wrong.
+    w = np.ones((3, 17), np.int8)
+    w[1, 15] = -128
+    m = _model((1, 17), w, in_dt="float32", out_dt="float32", s_w=0.01, out_shape=(1, 3))
+    with pytest.raises(UnsupportedOpError, match="-128"):
+        _prepare(m)
+    w[1, 15], w[1, 16] = 1, -128  # column 16 is summed by the scalar tail: accepted
+    _prepare(_model((1, 17), w, in_dt="float32", out_dt="float32", s_w=0.01, out_shape=(1, 3)))
+
+
 def test_fc_rejects_hybrid_uint8_weights():
     w = np.ones((2, 3), np.uint8)
     m = _model((1, 3), w, in_dt="float32", w_dt="uint8", out_dt="float32", out_shape=(1, 2))
