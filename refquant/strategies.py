@@ -2286,6 +2286,161 @@ def _b_dequantize(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# L2_NORMALIZATION, GATHER_ND, REVERSE_V2, raw math (FLOOR ... CUMSUM), logical ops, REDUCE_ANY/ALL
+
+
+@_op("L2_NORMALIZATION", dtypes=("int8", "uint8", "float32"), min_rank=1)
+def _b_l2norm(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    shape = _shape(draw, cfg, 1)
+    q_in = _aq(draw, dtype, 1e-3, 1.0)
+    q_out = None if dtype == "float32" else _Q(1 / 128, 128 if dtype == "uint8" else 0)  # LiteRT's fixed output
+    x = _floats(draw, shape) if dtype == "float32" else _values(draw, dtype, shape)
+    return _unary_model(draw, opcode, dtype, x, q_in, q_out)
+
+
+@_op("GATHER_ND", dtypes=_ALL, min_rank=1)
+def _b_gather_nd(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    shape = _shape(draw, cfg, 1)
+    nd = draw(st.integers(1, len(shape)))
+    lead = tuple(draw(st.integers(1, max(1, cfg.max_side))) for _ in range(draw(st.integers(0, 2))))
+    n = int(np.prod(lead, dtype=np.int64)) if lead else 1
+    coords = np.array(
+        [[draw(st.integers(0, shape[j] - 1)) for j in range(nd)] for _ in range(n)], dtype=np.int64
+    ).reshape(lead + (nd,))
+    idx_dt = draw(st.sampled_from(["int32", "int64", "int16"]))
+    q = _raw_q(draw, dtype)
+    net = _Net()
+    pi = net.input("params", _vals_any(draw, dtype, shape), q)
+    ii = net.const("indices", coords, idx_dt) if draw(st.booleans()) else net.input("indices", coords.astype(idx_dt))
+    y = net.tensor("y", lead + shape[nd:], dtype, q)
+    net.op(opcode, [pi, ii], [y])
+    return net.case([y], f"{opcode} {dtype}")
+
+
+@_op("REVERSE_V2", dtypes=_ALL, min_rank=1)
+def _b_reverse(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    shape = _shape(draw, cfg, 1)
+    rank = len(shape)
+    first = draw(st.integers(0, rank - 1))
+    last = draw(st.integers(first, rank - 1))
+    axes = [a - rank if draw(st.booleans()) else a for a in draw(st.permutations(range(first, last + 1)))]
+    q = _raw_q(draw, dtype)
+    net = _Net()
+    xi = net.input("x", _vals_any(draw, dtype, shape), q)
+    ai = net.const("axis", np.array(axes, np.int32))
+    y = net.tensor("y", shape, dtype, q)
+    net.op(opcode, [xi, ai], [y])
+    return net.case([y], f"{opcode} {dtype}")
+
+
+@_op("FLOOR", "SIN", "COS", dtypes=("float32",))
+@_op("SIGN", dtypes=("float32", "int32"))
+def _b_math_unary(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    shape = _shape(draw, cfg)
+    if dtype == "float32":
+        wide = opcode in ("SIN", "COS") and draw(st.booleans())
+        x = _floats(draw, shape, -1000.0, 1000.0) if wide else _floats(draw, shape, halves=True)
+    else:
+        x = _values(draw, dtype, shape)
+    return _unary_model(draw, opcode, dtype, x, None, None)
+
+
+@_op("FLOOR_DIV", dtypes=("int8", "int16", "int32", "float32"))
+@_op("FLOOR_MOD", dtypes=("int8", "int16", "int32", "int64", "float32"))
+@_op("POW", dtypes=("int32", "float32"))
+def _b_math_binary(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    s1, s2 = _broadcast_pair(draw, cfg)
+    if opcode == "POW" and s1 != s2 and draw(st.booleans()):
+        s2 = tuple(1 for _ in range(draw(st.integers(0, len(s1)))))  # a one-element exponent: LiteRT's fast path
+    if opcode == "POW":
+        if dtype == "int32":
+            x1, x2 = _values(draw, dtype, s1, -20, 20), _values(draw, dtype, s2, 0, 8)
+        else:
+            x1 = _floats(draw, s1, -4.0, 4.0, halves=True)
+            x2 = _floats(draw, s2, -3.0, 5.0, halves=True)
+    elif dtype == "float32":
+        x1, x2 = _floats(draw, s1, halves=True), _floats(draw, s2, halves=True)
+    else:
+        x1, x2 = _values(draw, dtype, s1), _values(draw, dtype, s2)
+    if opcode in ("FLOOR_DIV", "FLOOR_MOD"):
+        # A zero divisor anywhere fails LiteRT's invocation (float FLOOR_MOD excepted; avoided anyway).
+        x2 = np.where(x2 == 0, np.ones((), x2.dtype), x2).astype(x2.dtype)
+        if opcode == "FLOOR_MOD" and dtype in ("int32", "int64"):
+            lo = np.iinfo(np.dtype(dtype)).min  # MIN % -1 kills LiteRT (SIGFPE)
+            x1 = np.where(x1 == lo, np.zeros((), x1.dtype), x1).astype(x1.dtype)
+    net = _Net()
+    a = net.input("a", x1)
+    b = net.const("b", x2, dtype) if draw(st.integers(0, 4)) == 4 else net.input("b", x2)
+    y = net.tensor("y", np.broadcast_shapes(s1, s2), dtype)
+    net.op(opcode, [a, b], [y])
+    return net.case([y], f"{opcode} {dtype}")
+
+
+@_op("ADD_N", dtypes=("float32", "int32"))
+def _b_add_n(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    shape = _shape(draw, cfg)
+    net = _Net()
+    ins = [
+        net.input(f"x{k}", _floats(draw, shape) if dtype == "float32" else _values(draw, dtype, shape))
+        for k in range(draw(st.integers(2, 4)))
+    ]
+    y = net.tensor("y", shape, dtype)
+    net.op(opcode, ins, [y])
+    return net.case([y], f"{opcode} {dtype}")
+
+
+@_op("CUMSUM", dtypes=("float32", "int32", "int64"), min_rank=1)
+def _b_cumsum(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    shape = _shape(draw, cfg, 1)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    x = _floats(draw, shape) if dtype == "float32" else _values(draw, dtype, shape)
+    net = _Net()
+    xi = net.input("x", x)
+    a = np.array(axis, np.int32).reshape(draw(st.sampled_from([(), (1,)])))
+    ai = net.const("axis", a) if draw(st.integers(0, 3)) else net.input("axis", a)
+    y = net.tensor("y", shape, dtype)
+    net.op(opcode, [xi, ai], [y], exclusive=draw(st.booleans()), reverse=draw(st.booleans()))
+    return net.case([y], f"{opcode} {dtype}")
+
+
+@_op("LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT", dtypes=("bool",))
+def _b_logical(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    net = _Net()
+    if opcode == "LOGICAL_NOT":
+        shape = _shape(draw, cfg)
+        ins = [net.input("x", _values(draw, "bool", shape))]
+    else:
+        s1, s2 = _broadcast_pair(draw, cfg)
+        shape = tuple(np.broadcast_shapes(s1, s2))
+        ins = [net.input("a", _values(draw, "bool", s1)), net.input("b", _values(draw, "bool", s2))]
+    y = net.tensor("y", shape, "bool")
+    net.op(opcode, ins, [y])
+    return net.case([y], f"{opcode} bool")
+
+
+@_op("REDUCE_ANY", "REDUCE_ALL", dtypes=("bool",))
+def _b_reduce_bool(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    shape = _shape(draw, cfg)
+    axes = _axes(draw, len(shape))
+    keep = draw(st.booleans())
+    ra = sorted({a % len(shape) for a in axes}) if shape else []
+    out_shape = (
+        tuple(1 if k in ra else d for k, d in enumerate(shape))
+        if keep
+        else tuple(d for k, d in enumerate(shape) if k not in ra)
+    )
+    x = _values(draw, "bool", shape)
+    if x.size and draw(st.integers(0, 2)) == 0:
+        x = np.full(shape, opcode == "REDUCE_ALL")  # uniform inputs: the other answer
+    net = _Net()
+    xi = net.input("x", x)
+    ai = net.const("axis", np.array(axes, np.int32).reshape(-1))
+    y = net.tensor("y", out_shape, "bool")
+    net.op(opcode, [xi, ai], [y], keep_dims=keep)
+    return net.case([y], f"{opcode} bool")
+
+
+# ---------------------------------------------------------------------------------------------
 # graph_models: small multi-op graphs (NHWC activations), chains and branches
 
 #: Operators :func:`graph_models` can place, by activation dtype.

@@ -1,4 +1,5 @@
-"""MEAN, SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_PROD (LiteRT ``reduce.cc``) and ARG_MAX / ARG_MIN (``arg_min_max.cc``).
+"""MEAN, SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_PROD, REDUCE_ANY, REDUCE_ALL (LiteRT ``reduce.cc``) and ARG_MAX /
+ARG_MIN (``arg_min_max.cc``).
 
 Matches ``Register_MEAN_REF``, ``Register_SUM_REF``, ``Register_REDUCE_{MAX,MIN,PROD}_REF`` (kernel
 type ``kReference``: ``reference_ops::QuantizedMeanOrSum``, ``Mean``, ``ReduceGeneric``,
@@ -88,6 +89,9 @@ __all__ = [
     "prepare_reduce_prod",
     "prepare_arg_max",
     "prepare_arg_min",
+    "prepare_reduce_any",
+    "prepare_reduce_all",
+    "BoolReduceData",
     "ReduceData",
     "QuantizedMeanSumData",
     "ArgMinMaxData",
@@ -941,3 +945,57 @@ def prepare_arg_max(ctx: OpContext) -> ArgMinMaxData:
 def prepare_arg_min(ctx: OpContext) -> ArgMinMaxData:
     """ARG_MIN (LiteRT ``Register_ARG_MIN``): first index of the minimum; output int32 or int64."""
     return _prepare_arg(ctx, False)
+
+
+# ---------------------------------------------------------------------------------------------
+# REDUCE_ANY, REDUCE_ALL (bool)
+
+
+@dataclass(frozen=True)
+class BoolReduceData(_AxesData):
+    """REDUCE_ANY / REDUCE_ALL (``Register_REDUCE_ANY_REF`` / ``_ALL_REF``): ``in || cur`` from false, ``in && cur`` from true.
+
+    An empty reduction gives the start value (false for ANY, true for ALL).
+    """
+
+    #: "any" or "all".
+    kind: str = "any"
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The logical OR / AND of the reduced values."""
+        x = np.asarray(inputs[0]).astype(bool)
+        shape = self.output_shapes[0]
+        if x.size == 0 or self.n == 0:
+            return [np.full(shape, self.kind == "all", bool)]
+        rows = self._rows(x)
+        res = rows.any(axis=1) if self.kind == "any" else rows.all(axis=1)
+        return [res.reshape(shape)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The reduced values and their OR / AND."""
+        x = np.asarray(inputs[0]).astype(bool)
+        out = bool(np.asarray(self.eval(inputs)[0])[tuple(element)])
+        if x.size == 0 or self.n == 0:
+            return [Step("output", out, "empty reduction: the start value")]
+        row = self._row_of(x, element)
+        op = "OR" if self.kind == "any" else "AND"
+        return [
+            Step("values", [bool(v) for v in row], f"the {self.n} reduced values"),
+            Step("output", out, f"logical {op}"),
+        ]
+
+
+def _prepare_bool_reduce(ctx: OpContext, kind: str) -> OpData:
+    x, y, axes, out_shape, n, all_dims = _prepare_axes(ctx)
+    ctx.check_dtype(x, ("bool",), "input")
+    return BoolReduceData((out_shape,), ("bool",), axes=axes, n=n, all_dims=all_dims, kind=kind)
+
+
+def prepare_reduce_any(ctx: OpContext) -> OpData:
+    """REDUCE_ANY (LiteRT ``Register_REDUCE_ANY_REF``): bool input, int32 axes, ``keep_dims``."""
+    return _prepare_bool_reduce(ctx, "any")
+
+
+def prepare_reduce_all(ctx: OpContext) -> OpData:
+    """REDUCE_ALL (LiteRT ``Register_REDUCE_ALL_REF``): bool input, int32 axes, ``keep_dims``."""
+    return _prepare_bool_reduce(ctx, "all")

@@ -1,4 +1,4 @@
-"""Slicing and gathering: LiteRT's STRIDED_SLICE, SLICE and GATHER kernels (raw copies of values).
+"""Slicing and gathering: LiteRT's STRIDED_SLICE, SLICE, GATHER, GATHER_ND and REVERSE_V2 kernels (raw copies).
 
 * STRIDED_SLICE (``strided_slice.cc`` BuildStridedSliceParams / ResizeOutputTensor and
   ``reference/strided_slice.h`` StridedSlice): the masks are resolved literally as LiteRT does, into an
@@ -13,6 +13,12 @@
 * GATHER (``gather.cc``, reference_ops::Gather): ``axis`` and ``batch_dims``; int16/int32/int64
   indices. An index outside ``[0, axis_size)`` makes LiteRT fail the invocation; refquant raises an
   :class:`refquant.errors.EvalError` at eval (a PrepareError when the indices are constant).
+* GATHER_ND (``gather_nd.cc``, reference_ops::GatherNd): int16/int32/int64 indices whose last dim
+  (``nd <= rank(params)``) addresses the leading params dims. LiteRT fails the invocation for a
+  negative index, a coordinate outside its dim, non-empty indices into empty params, and indices
+  with no elements when the output has slices (it then reads a null buffer).
+* REVERSE_V2 (``reverse.cc``, reference_ops::Reverse): an int32 rank-1 axis tensor; the sorted axes
+  must be contiguous (duplicates fail too); an empty axis tensor crashes LiteRT, so refquant rejects it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ __all__ = [
     "prepare_strided_slice",
     "prepare_slice",
     "prepare_gather",
+    "GatherNdData",
+    "ReverseData",
+    "prepare_gather_nd",
+    "prepare_reverse_v2",
 ]
 
 _INT32_MIN = -(2**31)
@@ -427,3 +437,150 @@ def prepare_gather(ctx: OpContext) -> GatherData:
                 pos,
             )
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# GATHER_ND
+
+_GATHER_ND_TYPES = ("float32", "float16", "uint8", "int8", "int16", "int32", "int64", "bool")
+
+
+def _gather_nd_error(params: np.ndarray, idx: np.ndarray, nd: int, n_slices: int) -> str | None:
+    """Why LiteRT 2.3.0's GATHER_ND Eval fails for these values (None: it runs), in its order of checks."""
+    if params.size == 0 and idx.size != 0:
+        return "params has no elements but indices do"
+    if idx.size and bool((idx < 0).any()):
+        return f"negative index {int(idx.min())} (LiteRT requires every index >= 0)"
+    if n_slices == 0:
+        return None
+    if idx.size == 0:
+        return "indices have no elements but the output has slices (LiteRT reads a null buffer: index out of bounds)"
+    coords = idx.reshape(n_slices, nd)
+    bad = coords >= np.asarray(params.shape[:nd], dtype=np.int64)
+    if bad.any():
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        return f"index {int(coords[i, j])} at slice {i}, coordinate {j} is outside [0, {params.shape[j]})"
+    return None
+
+
+@dataclass(frozen=True)
+class GatherNdData(MovementData):
+    """GATHER_ND (reference_ops::GatherNd): ``out[i..., :] = params[idx[i..., 0], ..., idx[i..., nd-1], :]``."""
+
+    #: Length of the innermost index dimension (coordinates per slice).
+    nd: int = 1
+    #: Number of slices gathered (product of the indices' leading dims).
+    n_slices: int = 0
+    #: Where the op is, for the eval-time index error.
+    _where: str = ""
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The gathered slices; EvalError where LiteRT fails the invocation (bad or negative indices)."""
+        params, idx = np.asarray(inputs[0]), np.asarray(inputs[1]).astype(np.int64)
+        why = _gather_nd_error(params, idx, self.nd, self.n_slices)
+        if why is not None:
+            raise EvalError(f"{self._where}: {why}; LiteRT fails the invocation")
+        out_shape = self.output_shapes[0]
+        if self.n_slices == 0:
+            return [np.zeros(out_shape, params.dtype)]
+        coords = idx.reshape(self.n_slices, self.nd)
+        lead = params.reshape(params.shape[: self.nd] + (-1,))
+        picked = lead[tuple(coords[:, j] for j in range(self.nd))]
+        return [contiguous(picked).reshape(out_shape)]
+
+
+def prepare_gather_nd(ctx: OpContext) -> GatherNdData:
+    """GATHER_ND (LiteRT ``gather_nd.cc``): int16/int32/int64 indices, output ``idx.shape[:-1] + params.shape[nd:]``.
+
+    Index errors are run-time errors in LiteRT; refquant reports them at prepare when the indices are
+    constant (and known params shape makes them certain), else at eval.
+    """
+    ctx.check_counts(2, 1)
+    params, idx, out = ctx.input(0), ctx.input(1), ctx.output(0)
+    ctx.check_dtype(params, _GATHER_ND_TYPES, "params")
+    ctx.check_dtype(idx, ("int16", "int32", "int64"), "indices")
+    if len(params.shape) < 1:
+        raise ctx.error("params must be at least a vector", params)
+    if len(idx.shape) < 1:
+        raise ctx.error("indices must be at least a vector", idx)
+    nd = idx.shape[-1]
+    if nd > len(params.shape):
+        raise ctx.error(f"index depth {nd} exceeds the params rank {len(params.shape)}", idx)
+    require_output_dtype(ctx, out, params.dtype)
+    shape = tuple(idx.shape[:-1]) + tuple(params.shape[nd:])
+    n_slices = int(np.prod(idx.shape[:-1], dtype=np.int64))
+    if idx.value is not None and params.size > 0:
+        why = _gather_nd_error(np.zeros(params.shape, np.int8), np.asarray(idx.value).astype(np.int64), nd, n_slices)
+        if why is not None:
+            raise ctx.error(f"{why}; LiteRT fails the invocation", idx)
+    return GatherNdData((shape,), (out.dtype,), nd=nd, n_slices=n_slices, _where=ctx.where())
+
+
+# ---------------------------------------------------------------------------------------------
+# REVERSE_V2
+
+_REVERSE_TYPES = ("int32", "float32", "uint8", "int8", "int16", "int64", "bool", "float16")
+
+
+def _reverse_axes(axis_values: np.ndarray, rank: int) -> tuple[int, ...] | str:
+    """LiteRT 2.3.0 ``reverse.cc`` Eval: normalized, sorted axes, or why it fails (abort included)."""
+    vals = [int(v) for v in np.asarray(axis_values).reshape(-1)]
+    if not vals:
+        return "an empty axis tensor crashes LiteRT's REVERSE_V2 (it reads axes[0] of none)"
+    if len(vals) > 8:
+        return f"{len(vals)} axes; at most 8"
+    axes = []
+    for v in vals:
+        a = v + rank if v < 0 else v
+        if not 0 <= a < rank:
+            return f"axis {v} is out of range for rank {rank}"
+        axes.append(a)
+    axes.sort()
+    if any(axes[i - 1] + 1 != axes[i] for i in range(1, len(axes))):
+        return f"axes {axes} are not contiguous (LiteRT: Non-contiguous `axes` not supported; duplicates count)"
+    return tuple(axes)
+
+
+@dataclass(frozen=True)
+class ReverseData(MovementData):
+    """REVERSE_V2 (reference_ops::Reverse): the input with the order of the given (contiguous) axes reversed."""
+
+    #: The sorted axes when the axis tensor is constant; None: read from input 1 at run time.
+    axes: tuple[int, ...] | None = None
+    #: Where the op is, for run-time errors.
+    _where: str = ""
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """``np.flip`` over the axes; EvalError for axes LiteRT rejects at run time."""
+        x = np.asarray(inputs[0])
+        axes = self.axes
+        if axes is None:
+            res = _reverse_axes(np.asarray(inputs[1]), x.ndim)
+            if isinstance(res, str):
+                raise EvalError(f"{self._where}: {res}")
+            axes = res
+        return [contiguous(np.flip(x, axes))]
+
+
+def prepare_reverse_v2(ctx: OpContext) -> ReverseData:
+    """REVERSE_V2 (LiteRT ``reverse.cc``): a rank-1 int32 axis tensor; input rank <= 8; contiguous axes."""
+    ctx.check_counts(2, 1)
+    x, a, out = ctx.input(0), ctx.input(1), ctx.output(0)
+    if len(a.shape) != 1:
+        raise ctx.error(f"axis tensor has rank {len(a.shape)}; expected 1", a)
+    if len(x.shape) > 8:
+        raise ctx.error(f"input rank {len(x.shape)} exceeds 8", x)
+    if len(x.shape) < a.size:
+        raise ctx.error(f"{a.size} axes for an input of rank {len(x.shape)}", a)
+    ctx.check_dtype(x, _REVERSE_TYPES, "input")
+    ctx.check_dtype(a, ("int32",), "axis")
+    require_output_dtype(ctx, out, x.dtype)
+    axes = None
+    if a.value is not None:
+        res = _reverse_axes(a.value, len(x.shape))
+        if isinstance(res, str):
+            raise ctx.error(res, a)
+        axes = res
+    elif a.size == 0:
+        raise ctx.error("an empty axis tensor crashes LiteRT's REVERSE_V2 (it reads axes[0] of none)", a)
+    return ReverseData((x.shape,), (out.dtype,), axes=axes, _where=ctx.where())

@@ -86,6 +86,9 @@ OPTIONS_TABLE: dict[str, str] = {
     "FILL": "FillOptions",
     "SELECT_V2": "SelectV2Options",
     "CUMSUM": "CumsumOptions",
+    "L2_NORMALIZATION": "L2NormOptions",
+    "REDUCE_ANY": "ReducerOptions",
+    "REDUCE_ALL": "ReducerOptions",
 }
 
 
