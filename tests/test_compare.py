@@ -610,6 +610,7 @@ def _real(model: refquant.Model, index: int, value: np.ndarray) -> np.ndarray:
         ("digits_int8_ptq", "digits_float", N_DIGITS),
         ("digits_int16x8", "digits_float", N_DIGITS),
         ("digits_int8_qat", "digits_float", 12),
+        ("digits_dynamic_range", "digits_float", 12),
         ("mobilenetv2_035_96_int8_ptq", "mobilenetv2_035_96_float", 3),
     ],
 )

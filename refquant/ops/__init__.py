@@ -44,8 +44,9 @@ def supported_ops() -> list[str]:
 # [conv]
 from . import conv  # noqa: E402
 
-register("CONV_2D", conv.prepare_conv2d, ("int8", "uint8", "int16", "float32"))
-register("DEPTHWISE_CONV_2D", conv.prepare_depthwise_conv2d, ("int8", "uint8", "int16", "float32"))
+_HYBRID = "float32 also with an int8 filter (hybrid / dynamic-range quantization)"
+register("CONV_2D", conv.prepare_conv2d, ("int8", "uint8", "int16", "float32"), note=_HYBRID)
+register("DEPTHWISE_CONV_2D", conv.prepare_depthwise_conv2d, ("int8", "uint8", "int16", "float32"), note=_HYBRID)
 register("TRANSPOSE_CONV", conv.prepare_transpose_conv, ("int8", "uint8", "int16", "float32"))
 # [fully_connected]
 from . import fully_connected  # noqa: E402
@@ -196,6 +197,34 @@ from . import control_flow  # noqa: E402
 
 register("IF", control_flow.prepare_if, ("int8", "int16", "uint8", "float32", "int32", "bool"))
 register("WHILE", control_flow.prepare_while, ("int8", "int16", "uint8", "float32", "int32", "bool"))
+# [l2norm]
+from . import l2norm  # noqa: E402
+
+register("L2_NORMALIZATION", l2norm.prepare_l2_normalization, ("int8", "uint8", "float32"))
+# [gather_reverse] (in slice_ops)
+register("GATHER_ND", slice_ops.prepare_gather_nd, ("int8", "uint8", "int16", "float32", "int32", "int64", "bool"))
+register("REVERSE_V2", slice_ops.prepare_reverse_v2, ("int8", "uint8", "int16", "float32", "int32", "int64", "bool"))
+# [math_ops]
+from . import math_ops  # noqa: E402
+
+_RAW = "int8/int16: raw integer values"
+register("FLOOR", math_ops.prepare_floor, ("float32",))
+register("SIN", math_ops.prepare_sin, ("float32",))
+register("COS", math_ops.prepare_cos, ("float32",))
+register("SIGN", math_ops.prepare_sign, ("float32", "int32"))
+register("FLOOR_DIV", math_ops.prepare_floor_div, ("int8", "int16", "float32", "int32"), note=_RAW)
+register("FLOOR_MOD", math_ops.prepare_floor_mod, ("int8", "int16", "float32", "int32", "int64"), note=_RAW)
+register("POW", math_ops.prepare_pow, ("float32", "int32"))
+register("ADD_N", math_ops.prepare_add_n, ("float32", "int32"))
+register("CUMSUM", math_ops.prepare_cumsum, ("float32", "int32", "int64"))
+# [logical]
+from . import logical  # noqa: E402
+
+register("LOGICAL_AND", logical.prepare_logical_and, ("bool",))
+register("LOGICAL_OR", logical.prepare_logical_or, ("bool",))
+register("LOGICAL_NOT", logical.prepare_logical_not, ("bool",))
+register("REDUCE_ANY", reduce.prepare_reduce_any, ("bool",))
+register("REDUCE_ALL", reduce.prepare_reduce_all, ("bool",))
 # [internal]
 from . import identity  # noqa: E402
 
