@@ -21,14 +21,14 @@ Because ``M'`` is truncated this is not exactly ``round(mean)``. There is no fus
 empty input gives zeros (LiteRT fills integer outputs with ``quiet_NaN<T>() == 0``, float with NaN).
 The optimized kernel's special 4-D axes {1, 2} path is not part of the reference kernel.
 
-Quantized SUM -- where refquant deliberately differs from LiteRT ``BUILTIN_REF``
------------------------------------------------------------------------------------
-refquant computes the **correct** quantized sum for int8, uint8 and int16::
+Quantized SUM -- LiteRT ``BUILTIN_REF``'s int8 bug reproduced, int16 computed correctly
+-------------------------------------------------------------------------------------------
+The quantized sum is::
 
     (M, sh) = QuantizeMultiplier(f64(s_in) / f64(s_out))
     out = clamp(MBQM(int32(S - zp_in * n), M, sh) + zp_out, type range)
 
-which is exactly what LiteRT's reference kernel computes for **uint8** (refquant equals LiteRT there).
+which is exactly what LiteRT's reference kernel computes for **uint8**.
 For **int8 and int16**, LiteRT 2.3.0's ``reduce.cc`` ``QuantizedMeanOrSum<T, kReference>`` passes
 ``GetTensorData<uint8_t>`` for the input and the output regardless of ``T``. So LiteRT:
 
@@ -40,13 +40,13 @@ For **int8 and int16**, LiteRT 2.3.0's ``reduce.cc`` ``QuantizedMeanOrSum<T, kRe
   writes one byte per output element into the first bytes of the int16 output buffer; the rest of
   the output buffer is left uninitialized (differs from run to run).
 
-An op module cannot switch the interpreter into a "LiteRT-bug compatible" mode, and a reference
-engine should not reproduce undefined output; so refquant SUM int8/int16 intentionally does **not**
-match ``BUILTIN_REF``. ``tests/ops/test_reduce.py`` checks (a) refquant's int8 SUM against LiteRT's
-own correct uint8 SUM on the same real values (inputs and zero points shifted by 128, which makes
-the two formulas identical), (b) int16 SUM against an independent Python-integer computation, and
-(c) that LiteRT's int8/int16 output follows exactly the byte-reinterpretation pattern described
-here, so a change in LiteRT is noticed.
+The int8 result is wrong but deterministic, and converters emit int8 SUM (``tf.reduce_sum``, and
+``tf.nn.l2_normalize`` over a non-last axis lowers to SUM): refquant reproduces it bit for bit, as the
+oracle defines, and its ``trace`` shows the bytes LiteRT reads and the correct sum next to LiteRT's
+value. The int16 output is undefined (uninitialized memory), so there refquant computes the correct sum
+(within 1 of LiteRT's optimized int16 SUM, a test). ``tests/ops/test_reduce.py`` checks int8 SUM
+against LiteRT, int16 SUM against an independent Python-integer computation, and that LiteRT's
+int8/int16 output follows exactly the byte-reinterpretation pattern described here.
 
 REDUCE_MAX / REDUCE_MIN on quantized types return the raw max/min (no requantization); LiteRT
 requires the input and output scale and zero point to be equal (else ``invoke`` fails; refquant
@@ -71,7 +71,7 @@ NaNs can hide the other lanes (``[1, 2, nan, 3]`` gives 1; ``[nan, 1, 2, 3]`` gi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -204,6 +204,8 @@ class QuantizedMeanSumData(_AxesData):
     rounding: str = "double"
     #: True when the input has no elements (the output is all zeros).
     empty_input: bool = False
+    #: int8 SUM: LiteRT reads the input as uint8 bytes and clamps to [0, 255] bytes (module docstring).
+    litert_bytes: bool = False
 
     def _sums(self, x: np.ndarray) -> np.ndarray:
         # int32 accumulator of raw q values: summed exactly in int64, then wrapped like C int32.
@@ -218,9 +220,11 @@ class QuantizedMeanSumData(_AxesData):
         shape = self.output_shapes[0]
         if self.empty_input:
             return [np.zeros(shape, x.dtype)]
-        shifted = self._sums(x)
+        shifted = self._sums(x.view(np.uint8) if self.litert_bytes else x)
         y = multiply_by_quantized_multiplier(shifted, self.output_multiplier, self.output_shift, self.rounding)
         y = _wrap32(y.astype(np.int64) + self.output_zero_point)
+        if self.litert_bytes:
+            return [np.clip(y, 0, 255).astype(np.uint8).view(np.int8).reshape(shape)]
         return [np.clip(y, self.qmin, self.qmax).astype(x.dtype).reshape(shape)]
 
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
@@ -229,11 +233,17 @@ class QuantizedMeanSumData(_AxesData):
         assert x is not None
         if self.empty_input:
             return [Step("output", 0, "empty input: LiteRT fills the output with 0")]
+        steps = []
+        if self.litert_bytes:
+            true_steps = replace(self, litert_bytes=False).trace(inputs, output, element)
+            steps.append(Step("correct sum", true_steps[-1].value, "what the int8 formula gives (LiteRT does not)"))
+            x = x.view(np.uint8)
         row = self._row_of(x, element)
         s = int(_wrap32(np.asarray(row.astype(np.int64).sum())))
         shifted = int(_wrap32(np.asarray(s - self.input_zero_point * self.n)))
-        steps = [
-            Step("values", [int(v) for v in row], f"the {self.n} reduced raw q values"),
+        what = "LiteRT reads the int8 values as uint8 bytes (q & 0xFF)" if self.litert_bytes else "raw q values"
+        steps += [
+            Step("values", [int(v) for v in row], f"the {self.n} reduced {what}"),
             Step("acc", s, "int32 sum of the raw q values"),
             Step("shifted_sum", shifted, f"acc - zp_in * n = {s} - ({self.input_zero_point}) * {self.n}"),
         ]
@@ -255,7 +265,14 @@ class QuantizedMeanSumData(_AxesData):
         steps.append(
             Step("requantized", mb, f"MultiplyByQuantizedMultiplier({shifted}, M, shift) ({self.rounding} rounding)")
         )
-        out = min(max(int(_wrap32(np.asarray(mb + self.output_zero_point))), self.qmin), self.qmax)
+        plus = int(_wrap32(np.asarray(mb + self.output_zero_point)))
+        if self.litert_bytes:
+            byte = min(max(plus, 0), 255)
+            steps.append(Step("byte", byte, f"+ zp_out {self.output_zero_point}, clamp to [0, 255] (uint8 output)"))
+            out = byte - 256 if byte > 127 else byte
+            steps.append(Step("output", out, "that byte read as int8"))
+            return steps
+        out = min(max(plus, self.qmin), self.qmax)
         steps.append(Step("output", out, f"+ zp_out {self.output_zero_point}, clamp to [{self.qmin}, {self.qmax}]"))
         return steps
 
@@ -593,6 +610,7 @@ def _prepare_mean_sum(ctx: OpContext, kind: str) -> OpData:
         qmax=qmax,
         rounding=ctx.rounding,
         empty_input=empty,
+        litert_bytes=kind == "sum" and x.dtype == "int8",
     )
 
 
@@ -602,7 +620,7 @@ def prepare_mean(ctx: OpContext) -> OpData:
 
 
 def prepare_sum(ctx: OpContext) -> OpData:
-    """SUM (LiteRT ``Register_SUM_REF``; int8/int16 intentionally the correct sum, see the module docstring)."""
+    """SUM (LiteRT ``Register_SUM_REF``; int8 reproduces LiteRT's uint8 reading, int16 is the correct sum)."""
     return _prepare_mean_sum(ctx, "sum")
 
 

@@ -229,19 +229,20 @@ def test_sum_uint8_equals_litert(litert, data):
 @pytest.mark.oracle
 @settings()
 @given(data=st.data())
-def test_sum_int8_is_the_correct_sum(litert, data):
-    """int8 SUM == LiteRT's uint8 SUM of the same real values (inputs and zero points + 128), minus 128."""
+def test_sum_int8_equals_litert_byte_reading(litert, data):
+    """int8 SUM == LiteRT BUILTIN_REF (which reads the int8 data as uint8 bytes), and trace shows both values."""
     shape, axes, keep, kw, x = data.draw(reduce_case("int8"))
-    got = run_refquant(_model("SUM", shape, "int8", axes, keep=keep, **kw), [x]).values[2]
-    kw_u8 = dict(kw, zp_in=kw["zp_in"] + 128, zp_out=kw["zp_out"] + 128)
-    xu = (x.astype(np.int16) + 128).astype(np.uint8)
-    res = litert.run(_model("SUM", shape, "uint8", axes, keep=keep, **kw_u8), [xu])
-    assert res.status == "ok", res.message
-    assert_equal_arrays(
-        "int8 SUM vs LiteRT uint8 SUM - 128", (res.outputs[0].astype(np.int16) - 128).astype(np.int8), got
-    )
-    want = _independent_sum(x, axes, keep, kw["s_in"], kw["zp_in"], kw["s_out"], kw["zp_out"], "int8")
-    assert_equal_arrays("int8 SUM vs independent sum", want, got)
+    model = _model("SUM", shape, "int8", axes, keep=keep, **kw)
+    check_against_litert(litert, model, [x])
+    tr = run_refquant(model, [x])
+    got = tr.values[2]
+    want = _litert_ref_sum_bytes(x, axes, keep, kw["s_in"], kw["zp_in"], kw["s_out"], kw["zp_out"]).view(np.int8)
+    assert_equal_arrays("int8 SUM vs the byte-reading emulation", want.reshape(got.shape), got)
+    correct = _independent_sum(x, axes, keep, kw["s_in"], kw["zp_in"], kw["s_out"], kw["zp_out"], "int8")
+    if got.size:
+        el = tuple(int(i) for i in np.unravel_index(got.size - 1, got.shape))
+        steps = tr.op_data[0].trace([x, np.array(axes, np.int32)], 0, el)
+        assert steps[-1].value == got[el] and steps[0].value == correct[el]
 
 
 @pytest.mark.oracle
@@ -272,12 +273,12 @@ def _litert_ref_sum_bytes(x, axes, keep, s_in, zp_in, s_out, zp_out):
 
 @pytest.mark.oracle
 def test_litert_ref_sum_int8_int16_bug_pattern(litert):
-    """LiteRT BUILTIN_REF SUM int8/int16 reads and writes uint8 bytes; refquant differs on purpose."""
+    """LiteRT BUILTIN_REF SUM int8/int16 reads and writes uint8 bytes (refquant reproduces int8; int16 is undefined)."""
     x = np.array([[-1, -2, 3, 4], [5, -6, 7, -8]], np.int8)
     m = _model("SUM", (2, 4), "int8", [1], s_in=1.0, s_out=1.0)
     res = litert.run(m, [x])
-    assert res.outputs[0].tolist() == [-1, -1]  # bytes 255, 255
-    assert run_refquant(m, [x]).values[2].tolist() == [4, -2]
+    assert res.outputs[0].tolist() == [-1, -1]  # bytes 255, 255 (the true sums are [4, -2])
+    assert run_refquant(m, [x]).values[2].tolist() == [-1, -1]  # refquant reproduces it for int8
     rng = np.random.default_rng(11)
     for trial in range(30):
         dtype = "int8" if trial % 2 == 0 else "int16"
