@@ -2403,6 +2403,28 @@ def _b_cumsum(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
     return net.case([y], f"{opcode} {dtype}")
 
 
+@_op("ONE_HOT", dtypes=("int8", "uint8", "float32", "int32", "int64", "bool"))
+def _b_one_hot(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
+    shape = _shape(draw, cfg, 0, max(cfg.max_rank - 1, 0))
+    depth = draw(st.integers(0, 5))
+    idt = draw(st.sampled_from(["int32", "int64"]))
+    net = _Net()
+    xi = net.input("indices", _ints(draw, idt, shape, -1, depth))
+    axis = draw(st.integers(-1, len(shape)))
+    di = net.const("depth", np.array(depth, np.int32))
+    on, off = _values(draw, dtype, (2,))
+    oi = (
+        net.const("on_value", np.array(on, dtype))
+        if draw(st.booleans())
+        else net.input("on_value", np.array(on, dtype))
+    )
+    fi = net.const("off_value", np.array(off, dtype))
+    pos = len(shape) if axis == -1 else axis
+    y = net.tensor("y", shape[:pos] + (depth,) + shape[pos:], dtype)
+    net.op(opcode, [xi, di, oi, fi], [y], axis=axis, options_type="OneHotOptions")
+    return net.case([y], f"{opcode} {dtype}")
+
+
 @_op("LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT", dtypes=("bool",))
 def _b_logical(draw: st.DrawFn, opcode: str, dtype: str, cfg: _Cfg) -> Case:
     net = _Net()

@@ -217,6 +217,7 @@ register("FLOOR_MOD", math_ops.prepare_floor_mod, ("int8", "int16", "float32", "
 register("POW", math_ops.prepare_pow, ("float32", "int32"))
 register("ADD_N", math_ops.prepare_add_n, ("float32", "int32"))
 register("CUMSUM", math_ops.prepare_cumsum, ("float32", "int32", "int64"))
+register("ONE_HOT", math_ops.prepare_one_hot, ("int8", "uint8", "float32", "int32", "int64", "bool"))
 # [logical]
 from . import logical  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Elementwise math on raw values: FLOOR, SIN, COS, SIGN, FLOOR_DIV, FLOOR_MOD, POW, ADD_N, CUMSUM.
+"""Elementwise math on raw values: FLOOR, SIN, COS, SIGN, FLOOR_DIV, FLOOR_MOD, POW, ADD_N, CUMSUM, ONE_HOT.
 
 None of these kernels rescales quantized values: LiteRT 2.3.0's ``BUILTIN_REF`` registrations
 (``floor.cc`` ``Register_FLOOR_REF``, ``elementwise.cc`` ``Register_SIN``/``Register_COS``,
@@ -39,6 +39,13 @@ quantization parameters. What each does, as found in the sources and checked on 
   along the axis in order (``reverse``: from the end); ``exclusive`` writes ``acc`` before adding.
   The leading ``0 + x`` turns -0.0 into +0.0; int32/int64 wrap. An axis outside ``[-rank, rank)``
   fails the invocation.
+* ONE_HOT (``one_hot.cc``; output float32, int32, int64, int8, uint8, bool = the type of ``on_value``;
+  int32 or int64 indices; one-element depth, on_value and off_value): ``out(i, j, k) =
+  int(indices(i, k)) == j ? on : off`` with the new axis of size ``depth`` at ``axis`` (-1: last).
+  int64 indices are truncated to int (low 32 bits) before the comparison, so out-of-range indices give
+  an all-``off`` row. Raw values, no requantization (the converter leaves it float in int8 models).
+  int16 passes LiteRT's Prepare and fails its Eval; refquant rejects it at prepare. refquant needs a
+  constant depth (the converter's case); a computed depth is rejected (UnsupportedOpError).
 
 Broadcasting (FLOOR_DIV, FLOOR_MOD, POW) is NumPy's, up to 8 dims. Every op here has ``eval`` and
 ``trace``.
@@ -76,6 +83,8 @@ __all__ = [
     "prepare_pow",
     "prepare_add_n",
     "prepare_cumsum",
+    "OneHotData",
+    "prepare_one_hot",
 ]
 
 F32 = np.float32
@@ -450,3 +459,73 @@ def prepare_cumsum(ctx: OpContext) -> OpData:
         axis=axis,
         _where=ctx.where(),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# ONE_HOT
+
+
+@dataclass(frozen=True)
+class OneHotData(OpData):
+    """ONE_HOT (``one_hot.cc`` ``OneHotComputeImpl``): ``on`` where ``int(index) == j``, else ``off``."""
+
+    #: Position of the new axis in the output (``-1`` resolved to the indices' rank).
+    axis: int = 0
+    #: Size of the new axis (the constant ``depth`` input).
+    depth: int = 0
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Compare every (truncated-to-int32) index with ``0 .. depth-1`` along the new axis."""
+        idx = np.asarray(inputs[0])
+        on = np.asarray(inputs[2]).reshape(-1)[0]
+        off = np.asarray(inputs[3]).reshape(-1)[0]
+        dt = np.dtype(self.output_dtypes[0])
+        if idx.dtype == np.int64:
+            idx = idx.astype(np.int32)  # static_cast<int>: the low 32 bits
+        hit = np.expand_dims(idx.astype(np.int64), self.axis) == np.arange(self.depth, dtype=np.int64).reshape(
+            (-1,) + (1,) * (idx.ndim - self.axis)
+        )
+        out = np.where(hit, on, off).astype(dt)
+        return [np.ascontiguousarray(out.reshape(self.output_shapes[0]))]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The index compared and the value chosen."""
+        idx = np.asarray(inputs[0])
+        e = list(element)
+        j = e.pop(self.axis)
+        raw = idx[tuple(e)].item()
+        as_int = int(np.asarray(raw).astype(np.int64).astype(np.int32)) if idx.dtype == np.int64 else int(raw)
+        out = np.asarray(self.eval(inputs)[0])[tuple(element)].item()
+        return [
+            Step("index", raw, f"indices{tuple(e)}, compared as int {as_int}"),
+            Step("output", out, f"{'on_value' if as_int == j else 'off_value'} (position {j} on axis {self.axis})"),
+        ]
+
+
+def prepare_one_hot(ctx: OpContext) -> OpData:
+    """ONE_HOT (LiteRT ``Register_ONE_HOT``): int32/int64 indices; the output has on_value's type."""
+    ctx.check_counts(4, 1)
+    ind, depth, on, off, o = ctx.input(0), ctx.input(1), ctx.input(2), ctx.input(3), ctx.output(0)
+    ctx.check_dtype(on, ("float32", "int32", "int64", "int8", "uint8", "bool"), "on_value")
+    if ind.dtype not in ("int32", "int64"):
+        raise ctx.error(f"indices type {ind.dtype}; expected int32 or int64", ind, UnsupportedOpError)
+    if off.dtype != on.dtype:
+        raise ctx.error(f"off_value type {off.dtype} differs from on_value type {on.dtype}", off, UnsupportedOpError)
+    if depth.dtype != "int32":
+        raise ctx.error(f"depth type {depth.dtype}; expected int32", depth, UnsupportedOpError)
+    for t, role in ((depth, "depth"), (on, "on_value"), (off, "off_value")):
+        if int(np.prod(t.shape, dtype=np.int64)) != 1:
+            raise ctx.error(f"{role} has {int(np.prod(t.shape, dtype=np.int64))} elements; expected 1", t)
+    rank = len(ind.shape)
+    a = int(ctx.option("axis", -1))
+    axis = rank if a == -1 else a
+    if not 0 <= axis < rank + 1:
+        raise ctx.error(f"axis {a} is outside [-1, {rank}]", o)
+    if depth.value is None:
+        raise ctx.error("depth is computed at run time; refquant supports a constant depth", depth, UnsupportedOpError)
+    d = int(np.asarray(depth.value).reshape(-1)[0])
+    if d < 0:
+        raise ctx.error(f"depth {d} is negative", depth)
+    require_output_dtype(ctx, o, on.dtype)
+    shape = tuple(ind.shape[:axis]) + (d,) + tuple(ind.shape[axis:])
+    return OneHotData((shape,), (on.dtype,), axis=axis, depth=d)

@@ -1,4 +1,4 @@
-"""FLOOR, SIN, COS, SIGN, FLOOR_DIV, FLOOR_MOD, POW, ADD_N, CUMSUM against LiteRT BUILTIN_REF (bit-exact), plus rejections."""
+"""FLOOR, SIN, COS, SIGN, FLOOR_DIV, FLOOR_MOD, POW, ADD_N, CUMSUM, ONE_HOT against LiteRT BUILTIN_REF (bit-exact), plus rejections."""
 
 from __future__ import annotations
 
@@ -240,6 +240,60 @@ def test_cumsum_rejections(litert, x, axis, const):
     a = np.array(axis, np.int64 if isinstance(axis, np.int64) else np.int32)
     model, feeds = one_op("CUMSUM", [In(x), In(a, const=const)], [Out(x.dtype.name)])
     assert check_against_litert(litert, model, feeds) == "rejected"
+
+
+_ONE_HOT_VALUES = {
+    "float32": (1.5, -0.25),
+    "int32": (7, -3),
+    "int64": (2**40, -1),
+    "int8": (127, -128),
+    "uint8": (255, 3),
+    "bool": (True, False),
+}
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("dtype", sorted(_ONE_HOT_VALUES))
+@settings()
+@given(data=st.data(), seed=seeds)
+def test_one_hot_matches_litert(litert, dtype, data, seed):
+    """ONE_HOT as tf.one_hot(tf.argmax(...)) converts (found by the sequence-model sweep): every axis, int32/int64
+    indices with out-of-range values (-1, depth, and int64 values whose low 32 bits are in range)."""
+    rng = np.random.default_rng(seed)
+    shape = shapes(data.draw, 0, 3, 4)
+    depth = data.draw(st.integers(0, 5))
+    idt = data.draw(st.sampled_from([np.int32, np.int64]))
+    ind = rng.integers(-1, depth + 1, size=shape).astype(idt)
+    if idt == np.int64 and ind.size and data.draw(st.booleans()):
+        ind.reshape(-1)[0] = 2**32 + 1  # static_cast<int> keeps the low 32 bits: index 1
+    axis = data.draw(st.integers(-1, len(shape)))
+    on, off = (np.array(v, dtype) for v in _ONE_HOT_VALUES[dtype])
+    pos = len(shape) if axis == -1 else axis
+    out_shape = tuple(shape[:pos]) + (depth,) + tuple(shape[pos:])
+    ins = [
+        In(ind),
+        In(np.array(depth, np.int32), const=True),
+        In(on, const=data.draw(st.booleans())),
+        In(off, const=True),
+    ]
+    model, feeds = one_op("ONE_HOT", ins, [Out(dtype, out_shape)], axis=axis, options_type="OneHotOptions")
+    _ok(litert, model, feeds)
+
+
+@pytest.mark.oracle
+def test_one_hot_rejections(litert):
+    """int16 values pass LiteRT's Prepare and fail Eval; float indices and a bad axis fail Prepare."""
+    i = np.array([0, 2, 1], np.int32)
+    d = In(np.array(3, np.int32), const=True)
+    cases = [
+        ([In(i), d, In(np.array(1, np.int16), const=True), In(np.array(0, np.int16), const=True)], "int16", -1),
+        ([In(i.astype(np.float32)), d, In(np.array(1.0, np.float32)), In(np.array(0.0, np.float32))], "float32", -1),
+        ([In(i), d, In(np.array(1.0, np.float32)), In(np.array(0.0, np.float32))], "float32", 3),
+        ([In(i), d, In(np.array(1.0, np.float32)), In(np.array(0, np.int32), const=True)], "float32", -1),
+    ]
+    for ins, dt, axis in cases:
+        model, feeds = one_op("ONE_HOT", ins, [Out(dt, (3, 3))], axis=axis, options_type="OneHotOptions")
+        assert check_against_litert(litert, model, feeds) in ("rejected", "aborted")
 
 
 def test_rejection_error_classes():

@@ -798,3 +798,22 @@ def test_movement_trace_names_the_source_element(case):
             if steps[0].name == "source" and opcode not in ("CONCATENATION",):
                 k, idx = steps[0].value
                 assert arrays[k][idx] == out[el]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("version,status", [(1, "ok"), (2, "ok"), (3, "rejected")])
+def test_tile_op_version_outside_builtin_ref_registration(litert, version, status):
+    """The converter writes int8 TILE as version 3 (sequence sweep: ``tf.tile`` in an int8 PTQ model); LiteRT 2.3.0's
+    reference resolver registers TILE versions 1..2 and rejects the model, so refquant must reject it too."""
+    x = np.arange(6, dtype=np.int8).reshape(2, 3)
+    q = {"scale": [0.5], "zero_point": [-3]}
+    model, feeds = one_op(
+        "TILE",
+        [In(x, quant=q), In(np.array([2, 1], np.int32), const=True)],
+        [Out("int8", (4, 3), quant=q)],
+        version=version,
+    )
+    assert check_against_litert(litert, model, feeds) == status
+    if status != "ok":
+        with pytest.raises(UnsupportedOpError, match="versions 1..2"):
+            run_refquant(model, feeds)
