@@ -62,6 +62,9 @@ the SSE dot product's -128 quirk). Where LiteRT produces undefined output refqua
 depthwise filter scale with several output channels: LiteRT reads scales past the end of the array; a
 uint8 filter, read as int8), and inputs with inf or NaN raise :class:`~refquant.errors.EvalError` (LiteRT's
 quantization of non-finite values is not reproduced). int4 hybrid filters are not implemented.
+Hybrid TRANSPOSE_CONV (:class:`TransposeConvHybridData`, the converter's dynamic-range Conv2DTranspose):
+``reference_ops::HybridTransposeConv``, asymmetric per-batch input quantization and every scattered term
+``(q - zp) * w * filter_scale * input_scale`` rounded to float32 and added in the scatter loop's order.
 
 Each prepared op also provides ``accumulators`` (the int32/int64 accumulators including the bias,
 before requantization; for hybrid ops the int32 sums and the quantized input with its per-batch scale
@@ -106,6 +109,7 @@ __all__ = [
     "DepthwiseFloatData",
     "TransposeConvQuantData",
     "TransposeConvFloatData",
+    "TransposeConvHybridData",
     "ConvHybridData",
     "DepthwiseHybridData",
 ]
@@ -2118,6 +2122,99 @@ class TransposeConvFloatData(_TransposeGeometry, OpData):
         ]
 
 
+@dataclass(frozen=True, kw_only=True)
+class TransposeConvHybridData(_TransposeGeometry, OpData):
+    """Prepared hybrid TRANSPOSE_CONV: float32 input and output, int8 weights, float32 bias
+    (``transpose_conv.cc`` EvalHybrid, ``reference_ops::HybridTransposeConv``).
+
+    Each batch element is quantized with ``AsymmetricQuantizeFloats``; every (input, tap, channel) term
+    ``f32(f32(f32((q - zp) * w) * filter_scale[oc]) * input_scale)`` is added to the float32 output in the
+    scatter loop's order (iy, ix, ic ascending per output element), then bias and clamp.
+    """
+
+    #: float32 filter scale per output channel, shape (O,) (per-tensor weights: O copies of ``scale[0]``).
+    filter_scales: np.ndarray
+    #: Fused-activation clamp range (float32).
+    act_min: float
+    act_max: float
+
+    def _total(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        w, x = inputs[1], inputs[2]
+        assert x is not None and w is not None
+        out_shape = self.output_shapes[0]
+        total = np.zeros(out_shape, np.float32)
+        if total.size == 0:
+            return total
+        x = np.asarray(x, np.float32)
+        _check_finite_input("TRANSPOSE_CONV (hybrid)", x)
+        q, sx, zp = asymmetric_quantize_rows(x.reshape(x.shape[0], -1))
+        qc = (q.reshape(x.shape).astype(np.int64) - np.asarray(zp, np.int64).reshape(-1, 1, 1, 1)).astype(np.float32)
+        w = np.asarray(w).astype(np.float32)
+        sx = np.asarray(sx, np.float32).reshape(-1, 1, 1, 1)
+        oh, ow = out_shape[1], out_shape[2]
+        h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+        # Per output element the terms come in (iy, ix, ic) order: (ky desc, kx desc, ic asc) globally.
+        for ky in reversed(range(self.kernel_h)):
+            for kx in reversed(range(self.kernel_w)):
+                sl = self._tap_slices((oh, ow), (h, wd), ky, kx)
+                if sl is None:
+                    continue
+                iy, ix, oy, ox = sl
+                xs = qc[:, iy, ix, :]
+                tv = total[:, oy, ox, :]
+                for ic in range(c):
+                    term = np.multiply(xs[..., ic : ic + 1], w[:, ky, kx, ic], dtype=np.float32)
+                    term = np.multiply(term, self.filter_scales, dtype=np.float32)
+                    term = np.multiply(term, sx, dtype=np.float32)
+                    np.add(tv, term, out=tv)
+        return total
+
+    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+        """``{"acc": ...}``: the float32 scattered sum plus bias, before the activation clamp."""
+        total = self._total(inputs)
+        bias = inputs[3] if len(inputs) > 3 else None
+        if bias is not None:
+            total = np.add(total, np.asarray(bias, np.float32).reshape(-1), dtype=np.float32)
+        return {"acc": total}
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Quantize each batch element, scatter the scaled integer products, + bias, clamp."""
+        acc = self.accumulators(inputs)["acc"]
+        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
+        return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The accumulated float32 value and the clamped output of one element."""
+        b, oy, ox, oc = _check_element(self, output, element)
+        acc = self.accumulators(inputs)["acc"]
+        v = np.float32(acc[b, oy, ox, oc])
+        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
+        return [
+            Step("acc", v, "scattered f32 terms (q - zp) * w * filter_scale * input_scale, + bias"),
+            Step("clamp", np.float32(min(max(v, lo), hi)), f"clamp to [{lo}, {hi}] -> output value"),
+        ]
+
+
+def _hybrid_transpose_scales(ctx: OpContext, filt: TensorInfo) -> np.ndarray:
+    """transpose_conv.cc Prepare (hybrid): 1 scale (copied per channel) or one per output channel."""
+    q = ctx.require_quant(filt)
+    qd = q.quantized_dimension
+    if not 0 <= qd < len(filt.shape):
+        raise ctx.fail_quant(f"quantized_dimension {qd} out of range", filt)
+    channels = filt.shape[qd]
+    if q.scale.size == channels and channels != 1:
+        if qd != 0 and channels != filt.shape[0]:
+            raise ctx.fail_quant(
+                f"per-channel scales along dimension {qd} ({channels}) but {filt.shape[0]} output channels: "
+                "LiteRT's kernel would read scales past the end of the array",
+                filt,
+            )
+        return np.asarray(q.scale, np.float32)
+    if q.scale.size != 1:
+        raise ctx.fail_quant(f"weights have {q.scale.size} scales; expected 1 or {channels}", filt)
+    return np.full(filt.shape[0], q.scale[0], np.float32)
+
+
 def prepare_transpose_conv(ctx: OpContext) -> OpData:
     """TRANSPOSE_CONV, matching LiteRT ``transpose_conv.cc`` Prepare/Eval checks + the reference kernels."""
     ctx.check_counts((3, 4), 1)
@@ -2134,9 +2231,8 @@ def prepare_transpose_conv(ctx: OpContext) -> OpData:
     ctx.check_dtype(inp, ("float32", "uint8", "int8", "int16"), "input")
     want_w = {"float32": "float32", "uint8": "uint8", "int8": "int8", "int16": "int8"}[inp.dtype]
     if filt.dtype != want_w:
-        if inp.dtype == "float32" and filt.dtype == "int8":
-            raise ctx.unsupported("hybrid TRANSPOSE_CONV (float32 input, int8 weights)")
-        raise ctx.error(f"weights type {filt.dtype}; expected {want_w} for {inp.dtype} input", filt)
+        if not (inp.dtype == "float32" and filt.dtype == "int8"):
+            raise ctx.error(f"weights type {filt.dtype}; expected {want_w} for {inp.dtype} input", filt)
     if bias is not None:
         if inp.dtype in ("uint8", "int8"):
             if bias.dtype != "int32":
@@ -2195,6 +2291,16 @@ def prepare_transpose_conv(ctx: OpContext) -> OpData:
         kernel_h=kh,
         kernel_w=kw,
     )
+    if inp.dtype == "float32" and filt.dtype == "int8":
+        lo, hi = _float_range(ctx)
+        return TransposeConvHybridData(
+            output_shapes=(oshape,),
+            output_dtypes=("float32",),
+            filter_scales=_hybrid_transpose_scales(ctx, filt),
+            act_min=float(lo),
+            act_max=float(hi),
+            **geom,
+        )
     if inp.dtype == "float32":
         lo, hi = _float_range(ctx)
         return TransposeConvFloatData(

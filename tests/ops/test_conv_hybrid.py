@@ -24,7 +24,7 @@ from refquant.errors import EvalError, QuantParamError, RefquantError, Unsupport
 from refquant.ops.conv import ConvHybridData, DepthwiseHybridData
 from refquant.tflite.builder import ModelBuilder
 from tests.opcheck import check_against_litert, run_refquant
-from tests.ops.test_conv import _conv_model, _fit_valid, _op_and_inputs
+from tests.ops.test_conv import _conv_model, _fit_valid, _op_and_inputs, _tconv_model
 
 #: Every fused activation the conv kernels accept (TANH and SIGN_BIT mean "no clamp" there).
 ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1", "TANH", "SIGN_BIT"]
@@ -489,3 +489,45 @@ def test_non_finite_input_refused(litert, bad):
         assert litert.run(m, [x]).status == "ok"
         with pytest.raises(EvalError, match=r"input element \[1, 1, 1, 1\] is"):
             run_refquant(m, [x])
+
+
+# ---------------------------------------------------------------------------------------------
+# Hybrid TRANSPOSE_CONV (Keras Conv2DTranspose under dynamic-range quantization)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    "case",
+    [
+        # (input shape, output shape, kernel, stride, padding, per-channel, bias, activation)
+        ((1, 5, 5, 4), (1, 10, 10, 3), 3, 2, "SAME", True, True, "NONE"),
+        ((2, 4, 3, 3), (2, 9, 7, 2), 3, 2, "VALID", False, True, "RELU"),
+        ((1, 6, 6, 5), (1, 6, 6, 4), 2, 1, "SAME", True, False, "RELU6"),
+        ((1, 3, 4, 2), (1, 8, 10, 3), 4, 2, "VALID", True, True, "NONE"),
+    ],
+)
+def test_hybrid_transpose_conv(litert, case):
+    """float32 input, int8 weights (per-tensor or per-channel), float32 bias: the converter's dynamic-range
+    Conv2DTranspose. Equal to LiteRT's ``HybridTransposeConv`` (asymmetric per-batch input quantization, each
+    scattered term scaled in float32 in the scatter loop's order)."""
+    x_shape, out_shape, k, s, pad, per_channel, with_bias, act = case
+    rng = np.random.default_rng(11)
+    oc, ic = out_shape[3], x_shape[3]
+    w = rng.integers(-127, 127, (oc, k, k, ic), endpoint=True).astype(np.int8)
+    s_w = list(rng.uniform(0.001, 0.02, oc).astype(np.float32)) if per_channel else 0.01
+    bias = rng.standard_normal(oc).astype(np.float32) if with_bias else None
+    model = _tconv_model(
+        out_shape,
+        x_shape,
+        w,
+        bias,
+        dt="float32",
+        w_dt="int8",
+        s_w=s_w,
+        padding=pad,
+        stride_h=s,
+        stride_w=s,
+        fused_activation_function=act,
+    )
+    x = (rng.standard_normal(x_shape) * 3 + 0.5).astype(np.float32)
+    assert check_against_litert(litert, model, [x]) == "ok"
