@@ -2029,7 +2029,32 @@ class TransposeConvQuantData(_TransposeGeometry, _QuantConvBase):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransposeConvFloatData(_TransposeGeometry, OpData):
+class _TransposeFloatOutput(OpData):
+    """The float32 end of TRANSPOSE_CONV (float and hybrid): ``_total`` + float32 bias (input 3), then the clamp."""
+
+    act_min: float
+    act_max: float
+
+    def _total(self, inputs: list[np.ndarray | None]) -> np.ndarray:
+        raise NotImplementedError
+
+    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+        """``{"acc": ...}``: the float32 sum plus bias, before the activation clamp."""
+        total = self._total(inputs)
+        bias = inputs[3] if len(inputs) > 3 else None
+        if bias is not None:
+            total = np.add(total, np.asarray(bias, np.float32).reshape(-1), dtype=np.float32)
+        return {"acc": total}
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The float32 sums, + bias, clamp."""
+        acc = self.accumulators(inputs)["acc"]
+        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
+        return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransposeConvFloatData(_TransposeGeometry, _TransposeFloatOutput):
     """Prepared float32 TRANSPOSE_CONV (LiteRT ``reference_ops::TransposeConv``, float)."""
 
     #: Fused-activation clamp range (float32).
@@ -2079,20 +2104,6 @@ class TransposeConvFloatData(_TransposeGeometry, OpData):
                     np.add(tv, buf, out=tv)
         return total
 
-    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
-        """``{"acc": ...}``: the float32 sum plus bias, before the activation clamp."""
-        total = self._total(inputs)
-        bias = inputs[3] if len(inputs) > 3 else None
-        if bias is not None:
-            total = total + np.asarray(bias, np.float32).reshape(-1)
-        return {"acc": total}
-
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Sequential float32 transposed convolution, + bias, clamp."""
-        acc = self.accumulators(inputs)["acc"]
-        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
-        return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
-
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
         """Contributions and the float32 running sum of one output element."""
         w, x = inputs[1], inputs[2]
@@ -2123,7 +2134,7 @@ class TransposeConvFloatData(_TransposeGeometry, OpData):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransposeConvHybridData(_TransposeGeometry, OpData):
+class TransposeConvHybridData(_TransposeGeometry, _TransposeFloatOutput):
     """Prepared hybrid TRANSPOSE_CONV: float32 input and output, int8 weights, float32 bias
     (``transpose_conv.cc`` EvalHybrid, ``reference_ops::HybridTransposeConv``).
 
@@ -2168,20 +2179,6 @@ class TransposeConvHybridData(_TransposeGeometry, OpData):
                     term = np.multiply(term, sx, dtype=np.float32)
                     np.add(tv, term, out=tv)
         return total
-
-    def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
-        """``{"acc": ...}``: the float32 scattered sum plus bias, before the activation clamp."""
-        total = self._total(inputs)
-        bias = inputs[3] if len(inputs) > 3 else None
-        if bias is not None:
-            total = np.add(total, np.asarray(bias, np.float32).reshape(-1), dtype=np.float32)
-        return {"acc": total}
-
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Quantize each batch element, scatter the scaled integer products, + bias, clamp."""
-        acc = self.accumulators(inputs)["acc"]
-        lo, hi = np.float32(self.act_min), np.float32(self.act_max)
-        return [np.minimum(np.maximum(acc, lo), hi).astype(np.float32)]
 
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
         """The accumulated float32 value and the clamped output of one element."""
