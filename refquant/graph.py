@@ -17,6 +17,7 @@ from .errors import EvalError, PrepareError, RefquantError, ResourceLimitError, 
 from .model import Model, numpy_dtype
 from .ops import REGISTRY
 from .ops.base import DeferredPrepare, OpContext, OpData, TensorInfo
+from .ops.versions import BUILTIN_REF_VERSIONS
 
 __all__ = ["PreparedGraph", "DEFAULT_MEMORY_LIMIT", "ROUNDINGS", "FLOAT_ACCUMULATIONS"]
 
@@ -108,6 +109,12 @@ class PreparedGraph:
         if opdef is None:
             raise UnsupportedOpError(
                 f"{where}: operator {op.opcode} is not supported by refquant; supported: {', '.join(sorted(REGISTRY))}"
+            )
+        bounds = BUILTIN_REF_VERSIONS.get(op.opcode)
+        if bounds is not None and not bounds[0] <= op.version <= bounds[1]:
+            raise UnsupportedOpError(
+                f"{where}: version {op.version}; LiteRT 2.3.0's reference resolver registers {op.opcode} versions "
+                f"{bounds[0]}..{bounds[1]} only (it rejects the model)"
             )
         ins = tuple(infos[i] if i >= 0 else None for i in op.inputs)
         outs = tuple(self._info(o, self.subgraph.tensors[o].shape) for o in op.outputs)

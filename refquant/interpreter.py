@@ -23,117 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, RefquantError, UnsupportedOpError
+from .errors import InputError, RefquantError
 from .graph import DEFAULT_MEMORY_LIMIT, FLOAT_ACCUMULATIONS, ROUNDINGS, PreparedGraph
 from .model import Model, Tensor
 from .ops.base import OpData
 from .tflite.reader import load_model
-
-#: Operator versions LiteRT 2.3.0's ``BuiltinRefOpResolver`` registers (``tflite/kernels/register_ref.cc``,
-#: ``AddBuiltin(op, kernel, min_version, max_version)``; no bounds: version 1 only) for refquant's ops.
-#: The oracle refuses a model whose operator version is outside these bounds ("Didn't find op for builtin
-#: opcode 'TILE' version '3'", e.g. the converter's int8 TILE), so :meth:`Interpreter.allocate_tensors`
-#: refuses it too (:class:`UnsupportedOpError`).
-BUILTIN_REF_VERSIONS: dict[str, tuple[int, int]] = {
-    "ABS": (1, 3),
-    "ADD": (1, 5),
-    "ADD_N": (1, 1),
-    "ARG_MAX": (1, 2),
-    "ARG_MIN": (1, 2),
-    "AVERAGE_POOL_2D": (1, 3),
-    "BATCH_MATMUL": (1, 4),
-    "BATCH_TO_SPACE_ND": (1, 4),
-    "BROADCAST_TO": (2, 4),
-    "CAST": (1, 9),
-    "CONCATENATION": (1, 7),
-    "CONV_2D": (1, 8),
-    "COS": (1, 1),
-    "CUMSUM": (1, 1),
-    "DEPTHWISE_CONV_2D": (1, 6),
-    "DEPTH_TO_SPACE": (1, 1),
-    "DEQUANTIZE": (1, 9),
-    "DIV": (1, 2),
-    "EQUAL": (1, 5),
-    "EXP": (1, 2),
-    "EXPAND_DIMS": (1, 1),
-    "FILL": (1, 5),
-    "FLOOR": (1, 1),
-    "FLOOR_DIV": (1, 3),
-    "FLOOR_MOD": (1, 2),
-    "FULLY_CONNECTED": (1, 14),
-    "GATHER": (1, 8),
-    "GATHER_ND": (1, 6),
-    "GELU": (1, 2),
-    "GREATER": (1, 2),
-    "GREATER_EQUAL": (1, 3),
-    "HARD_SWISH": (1, 1),
-    "IF": (1, 1),
-    "L2_NORMALIZATION": (1, 2),
-    "L2_POOL_2D": (1, 1),
-    "LEAKY_RELU": (1, 2),
-    "LESS": (1, 3),
-    "LESS_EQUAL": (1, 2),
-    "LOG": (1, 2),
-    "LOGICAL_AND": (1, 1),
-    "LOGICAL_NOT": (1, 1),
-    "LOGICAL_OR": (1, 1),
-    "LOGISTIC": (1, 3),
-    "LOG_SOFTMAX": (1, 2),
-    "MAXIMUM": (1, 4),
-    "MAX_POOL_2D": (1, 3),
-    "MEAN": (1, 3),
-    "MINIMUM": (1, 4),
-    "MIRROR_PAD": (1, 3),
-    "MUL": (1, 7),
-    "NEG": (1, 1),
-    "NOT_EQUAL": (1, 4),
-    "ONE_HOT": (1, 1),
-    "PACK": (1, 5),
-    "PAD": (1, 6),
-    "PADV2": (1, 6),
-    "POW": (1, 1),
-    "PRELU": (1, 1),
-    "QUANTIZE": (1, 6),
-    "REDUCE_ALL": (1, 1),
-    "REDUCE_ANY": (1, 1),
-    "REDUCE_MAX": (1, 3),
-    "REDUCE_MIN": (1, 3),
-    "REDUCE_PROD": (1, 2),
-    "RELU": (1, 3),
-    "RELU6": (1, 3),
-    "RELU_0_TO_1": (1, 1),
-    "RELU_N1_TO_1": (1, 1),
-    "RESHAPE": (1, 1),
-    "RESIZE_BILINEAR": (1, 4),
-    "RESIZE_NEAREST_NEIGHBOR": (1, 4),
-    "REVERSE_V2": (1, 4),
-    "RSQRT": (1, 3),
-    "SELECT": (1, 4),
-    "SELECT_V2": (1, 2),
-    "SHAPE": (1, 1),
-    "SIGN": (1, 2),
-    "SIN": (1, 1),
-    "SLICE": (1, 8),
-    "SOFTMAX": (1, 3),
-    "SPACE_TO_BATCH_ND": (1, 4),
-    "SPACE_TO_DEPTH": (1, 2),
-    "SPLIT": (1, 5),
-    "SPLIT_V": (1, 3),
-    "SQRT": (1, 2),
-    "SQUARE": (1, 1),
-    "SQUARED_DIFFERENCE": (1, 2),
-    "SQUEEZE": (1, 1),
-    "STRIDED_SLICE": (1, 4),
-    "SUB": (1, 5),
-    "SUM": (1, 2),
-    "TANH": (1, 3),
-    "TILE": (1, 2),
-    "TRANSPOSE": (1, 8),
-    "TRANSPOSE_CONV": (1, 5),
-    "UNPACK": (1, 6),
-    "WHILE": (1, 1),
-    "ZEROS_LIKE": (1, 1),
-}
 
 __all__ = ["Interpreter", "Trace", "SignatureRunner"]
 
@@ -197,22 +91,6 @@ def _details(t: Tensor, shape: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
-def check_op_versions(model: Model) -> None:
-    """Raise :class:`UnsupportedOpError` for an operator whose version LiteRT's reference resolver does not register.
-
-    Only ops refquant implements are checked (others fail at prepare with their own message); see
-    :data:`BUILTIN_REF_VERSIONS`.
-    """
-    for sg_index, sg in enumerate(model.subgraphs):
-        for op in sg.operators:
-            bounds = BUILTIN_REF_VERSIONS.get(op.opcode)
-            if bounds is not None and not bounds[0] <= op.version <= bounds[1]:
-                raise UnsupportedOpError(
-                    f"subgraph {sg_index}, operator {op.index} ({op.opcode}): version {op.version}; LiteRT 2.3.0's "
-                    f"reference resolver registers {op.opcode} versions {bounds[0]}..{bounds[1]} only (it rejects the model)"
-                )
-
-
 class Interpreter:
     """Run a .tflite model with refquant's reference kernels (API of ``tf.lite.Interpreter``)."""
 
@@ -250,7 +128,6 @@ class Interpreter:
     # -- setup -----------------------------------------------------------------------------------
     def allocate_tensors(self) -> None:
         """Prepare every operator for the current input shapes (all checks happen here)."""
-        check_op_versions(self.model)
         self._graph = PreparedGraph(
             self.model,
             0,
