@@ -407,10 +407,10 @@ _F32_MIN_DEPTH = 32
 _WEIGHT_BLOCK = 1 << 17
 
 
-def _float_epilogue(bias: np.ndarray | None, act_min: float, act_max: float, per_chunk: bool = False) -> Any:
+def _float_epilogue(bias: np.ndarray | None, act_min: float, act_max: float) -> Any:
     """In-place ``min(max(block + bias, act_min), act_max)`` on a finished (..., O) block of float32 sums:
     the reference kernels' bias add and ActivationFunctionWithMinMax, applied while the block is cached.
-    With ``per_chunk`` the function takes ``(block, channels)`` for a block of the channels ``channels``."""
+    The function takes ``(block)``, or ``(block, channels)`` for a block of the channels ``channels``."""
     lo, hi = np.float32(act_min), np.float32(act_max)
     b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
 
@@ -420,9 +420,7 @@ def _float_epilogue(bias: np.ndarray | None, act_min: float, act_max: float, per
         np.maximum(blk, lo, out=blk)
         np.minimum(blk, hi, out=blk)
 
-    if per_chunk:
-        return finish
-    return lambda blk: finish(blk)
+    return finish
 
 
 def _fast_weights(w2: np.ndarray, filter_offset: int, fr: FoldedRequant, mode: str, cs: slice = _ALL) -> np.ndarray:
@@ -1062,8 +1060,7 @@ class ConvFloatData(_ConvGeometry, OpData):
         bias = inputs[2] if len(inputs) > 2 else None
         assert inputs[1] is not None
         if self._uses_float64(inputs[1]):
-            b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
-            return [self._total64(inputs, epilogue=_float_epilogue(b, self.act_min, self.act_max, per_chunk=True))]
+            return [self._total64(inputs, epilogue=_float_epilogue(bias, self.act_min, self.act_max))]
         if FAST_PATHS:
             return [self._total(inputs, epilogue=_float_epilogue(bias, self.act_min, self.act_max))]
         acc = self.accumulators(inputs)["acc"]
