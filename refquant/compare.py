@@ -31,7 +31,6 @@ values; otherwise one sample at a time. The local pass reuses the prepared shado
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -43,15 +42,15 @@ from typing import Any
 
 import numpy as np
 
-from .cli import add_engine_args, subcommand
+from .engine import Engine
 from .errors import InputError, RefquantError
-from .graph import DEFAULT_MEMORY_LIMIT, FLOAT_ACCUMULATIONS, ROUNDINGS, PreparedGraph
+from .graph import PreparedGraph
 from .inputs import convert_input, load_raw_inputs
 from .metrics import ErrorAccumulator
 from .model import Model, SubGraph, Tensor
-from .ops.base import TensorInfo
+from .options import EngineOptions, engine_options
 from .quantization import dequantize, dtype_range
-from .report import Report, TensorMatch, TensorReport, write_outputs
+from .report import Report, TensorMatch, TensorReport
 from .shadow import float_shadow
 from .tflite.reader import load_model
 
@@ -410,21 +409,6 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _eval_op(graph: PreparedGraph, k: int, arrays: list[np.ndarray | None]) -> list[np.ndarray]:
-    """Run operator ``k`` of a prepared graph on given input arrays (preparing it if it is run-time shaped)."""
-    data = graph.op_data[k]
-    if data is None:
-        sg = graph.subgraph
-        infos = {}
-        for i, a in zip(sg.operators[k].inputs, arrays):
-            if i >= 0 and a is not None:
-                t = sg.tensors[i]
-                infos[i] = TensorInfo(i, t.name, tuple(a.shape), t.dtype, t.quantization, a if t.is_constant else None)
-        data = graph.prepare_op(k, infos)
-        graph.op_data[k] = None
-    return data.eval(arrays)
-
-
 class _Runner:
     """Prepared quantized / shadow / float graphs for one batch size, and one batch's run."""
 
@@ -432,13 +416,12 @@ class _Runner:
         self.ctx = ctx
         self.batch = batch
         qshapes = ctx.input_shapes(ctx.qsg, batch)
-        fa = ctx.float_accumulation
-        self.q = PreparedGraph(ctx.qmodel, 0, ctx.rounding, qshapes, ctx.memory_limit, float_accumulation=fa)
-        self.s = PreparedGraph(ctx.smodel, 0, ctx.rounding, qshapes, ctx.memory_limit, float_accumulation=fa)
-        self.f = None
+        self.q: PreparedGraph = Engine(ctx.qmodel, 0, ctx.options).prepare(qshapes)
+        self.s: PreparedGraph = Engine(ctx.smodel, 0, ctx.options).prepare(qshapes)
+        self.f: PreparedGraph | None = None
         if ctx.fmodel is not None:
             fshapes = ctx.input_shapes(ctx.fmodel.main, batch)
-            self.f = PreparedGraph(ctx.fmodel, 0, ctx.rounding, fshapes, ctx.memory_limit, float_accumulation=fa)
+            self.f = Engine(ctx.fmodel, 0, ctx.options).prepare(fshapes)
 
     def run(
         self, xs: list[np.ndarray], qs: list[np.ndarray]
@@ -460,7 +443,7 @@ class _Runner:
         for k, i in enumerate(qsg.inputs):
             qfeeds[i] = qs[k]
             sfeeds[i] = ctx.feed(ctx.smodel.main.tensors[i], xs[k])
-        qvals = self.q.run(qfeeds)
+        qvals = self.q.run(qfeeds).values
         deq: dict[int, np.ndarray] = {}
 
         def real(i: int) -> np.ndarray:
@@ -483,10 +466,10 @@ class _Runner:
         # reference
         if self.f is not None:
             ffeeds = {i: ctx.feed(ctx.fmodel.main.tensors[i], xs[k]) for k, i in enumerate(ctx.fsg_inputs)}
-            fvals = self.f.run(ffeeds)
+            fvals = self.f.run(ffeeds).values
             ref = {r.index: fvals[r.ref.index] for r in ctx.rows if r.ref is not None}
         else:
-            svals = self.s.run(sfeeds)
+            svals = self.s.run(sfeeds).values
             ref = {r.index: svals[r.index] for r in ctx.rows}
         # local: each op in float on the dequantized quantized inputs
         local: dict[int, np.ndarray] = {}
@@ -499,13 +482,13 @@ class _Runner:
                     if i < 0:
                         arrays.append(None)
                     elif i in ctx.qstatic:  # weights: the shadow's dequantized constant or folded value
-                        v = self.s.folded.get(i)
+                        v = self.s.static_value(i)
                         if v is None:
                             v = sstatic.get(i)
                         arrays.append(real(i) if v is None else v)
                     else:
                         arrays.append(real(i))
-                outs = _eval_op(self.s, k, arrays)
+                outs = self.s.eval_op(k, arrays)
                 for j, o in enumerate(op.outputs):
                     local[o] = outs[j]
         for r in ctx.rows:
@@ -517,17 +500,13 @@ class _Runner:
 class _Context:
     """Everything fixed for one comparison: models, rows, feeds."""
 
-    def __init__(
-        self, qmodel: Model, fmodel: Model | None, rounding: str, memory_limit: int, float_accumulation: str = "float64"
-    ) -> None:
+    def __init__(self, qmodel: Model, fmodel: Model | None, options: EngineOptions) -> None:
         self.qmodel = qmodel
         self.qsg = qmodel.main
         self.smodel = float_shadow(qmodel)
         self.fmodel = fmodel
         self.fsg_inputs = list(fmodel.main.inputs) if fmodel is not None else []
-        self.rounding = rounding
-        self.float_accumulation = float_accumulation
-        self.memory_limit = memory_limit
+        self.options = options
         self.qstatic = _static_tensors(self.qsg)
         self.shadow_static = {t.index: t.data for t in self.smodel.main.tensors if t.data is not None}
         self.rows: list[_Row] = []
@@ -563,13 +542,14 @@ def compare(
     float_model: Any = None,
     inputs: Any = None,
     labels: Any = None,
-    rounding: str = "double",
+    rounding: str | None = None,
     progress: bool | Callable[[int, int], None] = True,
     *,
     limit: int | None = None,
     batch_size: int | None = None,
-    memory_limit: int = DEFAULT_MEMORY_LIMIT,
-    float_accumulation: str = "float64",
+    memory_limit: int | None = None,
+    float_accumulation: str | None = None,
+    options: EngineOptions | None = None,
 ) -> Report:
     """Compare a quantized model against its float reference over every sample of ``inputs``.
 
@@ -579,7 +559,8 @@ def compare(
     ``labels``: N integer class labels (array or ``.npy`` path) for top-1 accuracy of both models.
     ``rounding``: ``"double"`` (LiteRT's default build) or ``"single"`` (``TFLITE_SINGLE_ROUNDING``).
     ``float_accumulation``: how the float graphs' conv/FC/matmul sums run (``"float64"``, the default,
-    or LiteRT's ``"sequential"`` float32 loop; see :class:`refquant.Interpreter`).
+    or LiteRT's ``"sequential"`` float32 loop; see :class:`refquant.Interpreter`). ``options``: an
+    :class:`refquant.options.EngineOptions` holding these (and ``memory_limit``); keywords override it.
     ``progress``: True prints a sample counter with rate on stderr once the run takes over ~1.5 s;
     False is silent; a callable gets ``(done, total)`` after every batch.
     ``limit``: use only the first ``limit`` samples. ``batch_size``: samples per batched run (default:
@@ -590,10 +571,7 @@ def compare(
     :class:`refquant.RefquantError` subclasses for models refquant cannot run.
     """
     t0 = time.perf_counter()
-    if rounding not in ROUNDINGS:
-        raise InputError(f"rounding must be one of {list(ROUNDINGS)}, got {rounding!r}")
-    if float_accumulation not in FLOAT_ACCUMULATIONS:
-        raise InputError(f"float_accumulation must be one of {list(FLOAT_ACCUMULATIONS)}, got {float_accumulation!r}")
+    opts = engine_options(options, rounding=rounding, float_accumulation=float_accumulation, memory_limit=memory_limit)
     qmodel, qname = _load(quant_model, "quantized model")
     fmodel, fname = (None, None) if float_model is None else _load(float_model, "float model")
     xs, qs = load_inputs(inputs, qmodel)
@@ -605,10 +583,14 @@ def compare(
     ys = load_labels(labels, n)
     notes: list[str] = []
 
-    ctx = _Context(qmodel, fmodel, rounding, memory_limit, float_accumulation)
+    ctx = _Context(qmodel, fmodel, opts)
     qsg = ctx.qsg
     probe = _Runner(ctx, None)  # batch-1 (model's own shapes): all checks happen here
-    qshapes = {i: info.shape for i, info in probe.q.infos.items()}
+    qshapes = dict(probe.q.shapes)
+    if any(o >= 0 and o not in qshapes for op in qsg.operators for o in op.outputs):
+        # operators prepared at run time (shapes from data): their output shapes come from sample 0's run
+        first_run = probe.q.run({i: qs[k][0] for k, i in enumerate(qsg.inputs)})
+        qshapes.update({i: tuple(v.shape) for i, v in first_run.values.items() if i not in qshapes})
 
     # reference matching
     matches: dict[int, TensorMatch] = {}
@@ -684,7 +666,7 @@ def compare(
             ftop.append(np.argmax(rf[out_row.index].reshape(m, -1, last), axis=-1))
 
     # batch size
-    per_sample = sum(int(np.prod(info.shape)) * 4 for i, info in probe.q.infos.items() if info.value is None)
+    per_sample = sum(int(np.prod(shape)) * 4 for i, shape in qshapes.items() if probe.q.static_value(i) is None)
     if batch_size is None:
         batch = max(1, min(_MAX_BATCH, n, _BATCH_BYTES // max(1, 16 * per_sample)))
     else:
@@ -761,8 +743,8 @@ def compare(
         model=qname,
         float_model=fname,
         samples=n,
-        rounding=rounding,
-        float_accumulation=float_accumulation,
+        rounding=opts.rounding,
+        float_accumulation=opts.float_accumulation,
         reference="float_model" if fmodel is not None else "float_shadow",
         tensors=reports,
         outputs=outputs,
@@ -794,7 +776,7 @@ def _check_float_model(
         if ft.dtype not in _FLOATS and _is_quantized(ft):
             raise InputError(f"float model input {k} {ft.name!r} is {ft.dtype}, quantized: expected a float model")
     assert probe.f is not None
-    fshapes = {i: info.shape for i, info in probe.f.infos.items()}
+    fshapes = dict(probe.f.shapes)
     matches = match_tensors(qmodel, fmodel, qshapes, fshapes)
     for m in matches.values():
         ft = fsg.tensors[m.index]
@@ -818,73 +800,3 @@ def _check_float_model(
             "graph's own float shadow"
         )
     return matches
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-
-def _compare_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="QUANT_MODEL", help="the quantized .tflite model")
-    p.add_argument(
-        "--float",
-        dest="float_model",
-        metavar="FLOAT_MODEL",
-        help="float .tflite model to compare against (tensors matched by name, else graph structure); "
-        "default: the float shadow of QUANT_MODEL (same graph, dequantized weights)",
-    )
-    p.add_argument(
-        "--input",
-        required=True,
-        metavar="DATA.npz",
-        help="real-valued (float) inputs: an .npz of arrays keyed by input name (tensor or signature name) or "
-        "input_0, input_1, ..., each of shape (N, *input_shape), or (N, *input_shape[1:]) when the model's batch "
-        "dimension is 1; DATA.npz:KEY[,KEY...] takes the named arrays in model-input order; a .npy is the one "
-        "input of a one-input model. Integer arrays of an integer input's own dtype count as already quantized",
-    )
-    p.add_argument(
-        "--labels",
-        metavar="LABELS.npy",
-        help="N integer class labels (.npy, or DATA.npz:KEY): report the top-1 accuracy of both models",
-    )
-    p.add_argument("--json", metavar="R.json", help="write the full report as JSON")
-    p.add_argument("--html", metavar="R.html", help="write a self-contained HTML report (plots need matplotlib)")
-    add_engine_args(p)
-    p.add_argument("--limit", type=int, metavar="N", help="use only the first N samples")
-    p.add_argument("--worst", type=int, default=3, metavar="K", help="flag the K layers adding the most error (3)")
-    p.add_argument("--no-progress", action="store_true", help="no progress counter on stderr")
-
-
-def _check_out_path(path: str | None, flag: str) -> None:
-    if path is None:
-        return
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise InputError(f"{flag} {path!r}: directory {d!r} does not exist")
-    if os.path.isdir(path):
-        raise InputError(f"{flag} {path!r} is a directory")
-    if not os.access(d, os.W_OK):
-        raise InputError(f"{flag} {path!r}: directory {d!r} is not writable")
-
-
-@subcommand("compare", "quantization error report: per layer, per channel, accumulated and local", _compare_args)
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from .report import render_text
-
-    _check_out_path(args.json, "--json")
-    _check_out_path(args.html, "--html")
-    if args.worst < 0:
-        raise InputError(f"--worst must be >= 0, got {args.worst}")
-    report = compare(
-        args.model,
-        args.float_model,
-        inputs=args.input,
-        labels=args.labels,
-        rounding=args.rounding,
-        float_accumulation=args.float_accumulation,
-        progress=not args.no_progress,
-        limit=args.limit,
-    )
-    write_outputs(report, json_path=args.json, html_path=args.html, worst=args.worst)
-    print(render_text(report, worst=args.worst))
-    return 0

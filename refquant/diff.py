@@ -15,12 +15,10 @@ within it the first element in sample-major C order.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import shlex
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from .cli import subcommand
-from .errors import InputError
+from .errors import InputError, RefquantError
+from .model import Model
+from .options import EngineOptions, engine_options
 
-__all__ = ["DumpTensor", "Dump", "load_dump", "diff_dumps", "format_diff", "trace_command", "HISTOGRAM_BUCKETS"]
+__all__ = [
+    "DumpTensor",
+    "Dump",
+    "load_dump",
+    "diff_dumps",
+    "format_diff",
+    "trace_command",
+    "isolate_operators",
+    "format_isolated",
+    "HISTOGRAM_BUCKETS",
+]
 
 #: Histogram buckets of |difference| (in LSB/ULP): 0, (0, 1], (1, 2], more.
 HISTOGRAM_BUCKETS = ("0", "1", "2", "3+")
@@ -349,7 +358,7 @@ def trace_command(doc: Mapping[str, Any]) -> str | None:
         return None
     model = doc.get("model") or "MODEL.tflite"
     data = doc.get("input") or "DATA.npz"
-    parts = ["refquant", "trace", shlex.quote(str(model)), "--input", shlex.quote(str(data))]
+    parts = ["refquant", "trace", str(model), "--input", str(data)]
     parts += ["--tensor", str(fd["tensor_index"]), "--element", ",".join(str(e) for e in fd["element"]) or "''"]
     if fd.get("sample") is not None:
         parts += ["--sample", str(fd["sample"])]
@@ -357,7 +366,8 @@ def trace_command(doc: Mapping[str, Any]) -> str | None:
         parts += ["--rounding", str(doc["rounding"])]
     if doc.get("float_accumulation") not in (None, "float64"):
         parts += ["--float-accumulation", str(doc["float_accumulation"])]
-    return " ".join(parts)
+    # every part quoted: manifest values must not become shell syntax when the line is pasted
+    return " ".join(p if p in ("''",) else shlex.quote(p) for p in parts)
 
 
 def _fmt_num(v: Any) -> str:
@@ -443,29 +453,195 @@ def format_diff(doc: Mapping[str, Any], verbose: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# Isolation: every operator recomputed from OTHER's own inputs
 
 
-def _diff_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("ref", metavar="REF_DIR", help="a dump written by `refquant golden`")
-    p.add_argument("other", metavar="OTHER_DIR", help="a dump in the same layout from another implementation")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument(
-        "--tolerance",
-        type=float,
-        default=0,
-        metavar="LSB",
-        help="allowed |difference| in LSB (integer tensors) or ULP (float tensors); default 0",
-    )
-    p.add_argument("--verbose", action="store_true", help="list every tensor, equal ones too")
+def _dump_model(ref: Dump, model: Any) -> tuple[Model, str]:
+    """The model REF was made from: ``model`` (a path or Model) or the manifest's ``model`` path, checked by SHA-256."""
+    from .golden import sha256_file
+    from .tflite.reader import load_model
+
+    if isinstance(model, Model):
+        return model, "<model>"
+    path = model if model is not None else ref.manifest.get("model")
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
+        raise InputError(
+            f"isolating operators needs the model: REF's manifest names {path!r}, which is not a file; give --model"
+        )
+    want = ref.manifest.get("model_sha256")
+    if isinstance(want, str) and sha256_file(path) != want:
+        raise InputError(f"model {os.fspath(path)!r} is not the model REF was made from (SHA-256 differs)")
+    return load_model(path), os.fspath(path)
 
 
-@subcommand("diff", "compare two golden dumps; name the first diverging op and element", _diff_args)
-def _cmd_diff(args: argparse.Namespace) -> int:
-    doc = diff_dumps(args.ref, args.other, args.tolerance)
-    if args.json:
-        json.dump(doc, sys.stdout)
-        sys.stdout.write("\n")
+def _sample_arrays(dump: Dump, t: DumpTensor, n: int) -> np.ndarray | None:
+    """``(n, *shape)`` values of a dumped tensor (constants repeated), or None when it has fewer samples."""
+    arr = np.asarray(dump.load(t))
+    if not t.per_sample:
+        return np.broadcast_to(arr, (n, *arr.shape))
+    return arr if arr.shape[0] >= n else None
+
+
+def isolate_operators(
+    ref_dir: str | os.PathLike,
+    other_dir: str | os.PathLike,
+    model: Any = None,
+    *,
+    options: EngineOptions | None = None,
+) -> dict[str, Any]:
+    """Recompute every operator from OTHER's own dumped inputs and compare with OTHER's dumped outputs.
+
+    An operator whose output differs from refquant's computation *given the same inputs* is wrong by
+    itself (``"status": "local"``); one whose output follows from its inputs is not, even when its
+    inputs already differ from REF's (``"inherited": true``). Inputs OTHER lacks are taken from REF
+    (named in ``"inputs_from_ref"``), constants from the model. ``model``: the model REF was made from
+    (default: the path in REF's manifest, checked against its SHA-256). ``options``: the arithmetic
+    (default: REF manifest's ``rounding`` and ``float_accumulation``).
+
+    Returns ``{"model", "arithmetic", "samples", "operators": [...], "isolated": [...]}``; each
+    operator entry has ``op_index``, ``opcode``, ``status`` (``local``, ``equal``, ``skipped``,
+    ``error``), ``inherited``, and for compared ones ``mismatched``, ``total``, ``unit``, ``max_abs_diff``
+    (``max_lsb`` for integer outputs) and ``first_mismatch``; ``isolated`` lists the ``local`` ones.
+    """
+    from .engine import Engine
+
+    ref = load_dump(ref_dir)
+    other = load_dump(other_dir)
+    m, mpath = _dump_model(ref, model)
+    if options is None:
+        options = engine_options(
+            rounding=str(ref.manifest.get("rounding", "double")),
+            float_accumulation=str(ref.manifest.get("float_accumulation", "float64")),
+        )
+    engine = Engine(m, 0, options)
+    sg = m.main
+    r_idx, o_idx, o_name = ref.by_index(), other.by_index(), other.by_name()
+    counts = [c for c in (ref.samples, other.samples) if c is not None]
+    n = min(counts) if counts else 1
+
+    def find_other(i: int) -> DumpTensor | None:
+        t = o_idx.get(i)
+        return t if t is not None else o_name.get(sg.tensors[i].name)
+
+    cache: dict[tuple[str, int], np.ndarray | None] = {}
+
+    def values(which: str, i: int) -> np.ndarray | None:
+        key = (which, i)
+        if key not in cache:
+            dump, t = (other, find_other(i)) if which == "other" else (ref, r_idx.get(i))
+            cache[key] = None if t is None else _sample_arrays(dump, t, n)
+        return cache[key]
+
+    entries: list[dict[str, Any]] = []
+    for op in sg.operators:
+        e: dict[str, Any] = {"op_index": op.index, "opcode": op.opcode, "inherited": False}
+        entries.append(e)
+        ins: list[np.ndarray | None] = []
+        from_ref: list[int] = []
+        for i in op.inputs:
+            if i < 0:
+                ins.append(None)
+            elif sg.tensors[i].is_constant:
+                ins.append(np.broadcast_to(sg.tensors[i].data, (n, *sg.tensors[i].shape)))
+            else:
+                v = values("other", i)
+                if v is None:
+                    v = values("ref", i)
+                    from_ref.append(i)
+                else:
+                    rv = values("ref", i)
+                    if rv is not None and rv.shape == v.shape and not np.array_equal(rv, v, equal_nan=True):
+                        e["inherited"] = True
+                ins.append(v)
+        outs = [values("other", o) for o in op.outputs]
+        if from_ref:
+            e["inputs_from_ref"] = from_ref
+        if any(v is None for v, i in zip(ins, op.inputs) if i >= 0) or all(v is None for v in outs):
+            e.update(status="skipped", reason="inputs or outputs missing from both dumps")
+            continue
+        try:
+            got = [engine.eval_op(op.index, [None if a is None else np.asarray(a[s]) for a in ins]) for s in range(n)]
+        except RefquantError as exc:
+            e.update(status="error", reason=str(exc))
+            continue
+        mismatched = total = 0
+        worst = 0.0
+        unit = "LSB"
+        first = None
+        for j, o in enumerate(op.outputs):
+            if outs[j] is None:
+                continue
+            want = np.stack([g[j] for g in got])
+            have = np.asarray(outs[j][:n])
+            if have.shape != want.shape:
+                e.update(
+                    status="error",
+                    reason=f"OTHER's tensor {o} has shape {list(have.shape[1:])}, expected {list(want.shape[1:])}",
+                )
+                break
+            d, unit = differences(want, have)
+            bad = d > 0
+            total += int(d.size)
+            mismatched += int(np.count_nonzero(bad))
+            worst = max(worst, float(d.max(initial=0.0)))
+            if first is None and bad.any():
+                pos = tuple(int(p) for p in np.unravel_index(int(np.argmax(bad.reshape(-1))), bad.shape))
+                first = {
+                    "tensor_index": o,
+                    "sample": pos[0],
+                    "element": list(pos[1:]),
+                    "expected": _py(want[pos]),
+                    "actual": _py(have[pos]),
+                    "difference": _count(float(d[pos])),
+                }
+        if e.get("status") == "error":
+            continue
+        e.update(
+            status="local" if mismatched else "equal",
+            mismatched=mismatched,
+            total=total,
+            unit=unit,
+            max_abs_diff=_count(worst),
+        )
+        if unit == "LSB":
+            e["max_lsb"] = _count(worst)
+        if first is not None:
+            e["first_mismatch"] = first
+    return {
+        "ref": str(ref.root),
+        "other": str(other.root),
+        "model": mpath,
+        "arithmetic": options.describe(),
+        "samples": n,
+        "operators": entries,
+        "isolated": [e for e in entries if e["status"] == "local"],
+    }
+
+
+def format_isolated(doc: Mapping[str, Any]) -> str:
+    """The human-readable report of :func:`isolate_operators`."""
+    ops = doc["operators"]
+    lines = [
+        f"every operator recomputed from OTHER's own inputs ({doc['samples']} sample(s), "
+        f"rounding {doc['arithmetic']['rounding']}):"
+    ]
+    counts: dict[str, int] = {}
+    for e in ops:
+        counts[e["status"]] = counts.get(e["status"], 0) + 1
+    lines.append("  " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if not doc["isolated"]:
+        lines.append("no operator is wrong given its inputs")
     else:
-        print(format_diff(doc, args.verbose))
-    return 0 if doc["equal"] else 1
+        lines.append(f"{len(doc['isolated'])} operator(s) wrong given their own inputs:")
+        for e in doc["isolated"]:
+            fm = e["first_mismatch"]
+            lines.append(
+                f"  operator {e['op_index']} ({e['opcode']}): {e['mismatched']}/{e['total']} elements differ, "
+                f"max {_fmt_num(e['max_abs_diff'])} {e['unit']}; first: tensor {fm['tensor_index']} sample "
+                f"{fm['sample']} element {fm['element']}: refquant {fm['expected']}, OTHER {fm['actual']}"
+                + ("; its inputs already differ from REF" if e["inherited"] else "")
+            )
+    for e in ops:
+        if e["status"] in ("error", "skipped"):
+            lines.append(f"  operator {e['op_index']} ({e['opcode']}) {e['status']}: {e['reason']}")
+    return "\n".join(lines)

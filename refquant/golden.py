@@ -18,7 +18,6 @@ directory beside ``DIR`` and renamed into place, so a reader never sees half a d
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -28,24 +27,20 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .cli import add_engine_args, subcommand
+from .engine import Engine, Trace
 from .errors import InputError, RefquantError
-from .graph import FLOAT_ACCUMULATIONS, ROUNDINGS, PreparedGraph
 from .inputs import convert_input, load_raw_inputs, sample
 from .model import Model, SubGraph
-from .ops.base import OpData, TensorInfo
+from .options import EngineOptions, engine_options
 
 __all__ = [
     "FORMAT",
     "FORMATS",
-    "Runner",
-    "Run",
     "to_jsonable",
     "dumps_manifest",
     "sha256_file",
@@ -80,79 +75,6 @@ _C_TYPES = {
 
 # ---------------------------------------------------------------------------------------------
 # Running: every tensor of one sample, with the prepared op data
-
-
-@dataclass(frozen=True)
-class Run:
-    """One invocation of subgraph 0: ``values[tensor_index]`` for every tensor (constants included)."""
-
-    values: dict[int, np.ndarray]
-
-
-class Runner:
-    """Runs a model sample by sample with refquant's kernels and gives each op's prepared data.
-
-    Operators whose output shape depends on an input *value* are prepared at run time by the graph
-    and not kept; :meth:`op_data` prepares them again from the run's values, so every op of a run
-    has its OpData (what ``params()``, ``accumulators()`` and ``trace()`` need).
-    """
-
-    def __init__(self, model: Model, rounding: str = "double", float_accumulation: str = "float64") -> None:
-        if rounding not in ROUNDINGS:
-            raise InputError(f"rounding must be one of {list(ROUNDINGS)}, got {rounding!r}")
-        if float_accumulation not in FLOAT_ACCUMULATIONS:
-            raise InputError(
-                f"float_accumulation must be one of {list(FLOAT_ACCUMULATIONS)}, got {float_accumulation!r}"
-            )
-        self.float_accumulation = float_accumulation
-        self.model = model
-        self.rounding = rounding
-        self.subgraph: SubGraph = model.main
-        self._graph: PreparedGraph | None = None
-        self._shapes: dict[int, tuple[int, ...]] | None = None
-
-    def _prepared(self, shapes: dict[int, tuple[int, ...]]) -> PreparedGraph:
-        if self._graph is None or shapes != self._shapes:
-            self._graph = PreparedGraph(
-                self.model, 0, self.rounding, dict(shapes), float_accumulation=self.float_accumulation
-            )
-            self._shapes = dict(shapes)
-        return self._graph
-
-    def run(self, inputs: Sequence[np.ndarray]) -> Run:
-        """Run one sample: ``inputs[i]`` is model input ``i`` with its own shape and dtype."""
-        sg = self.subgraph
-        if len(inputs) != len(sg.inputs):
-            raise InputError(f"got {len(inputs)} inputs; the model has {len(sg.inputs)}")
-        for idx, arr in zip(sg.inputs, inputs):
-            want = sg.tensors[idx].np_dtype
-            if np.asarray(arr).dtype != want:
-                raise InputError(f"input tensor {idx} {sg.tensors[idx].name!r}: got {arr.dtype}, expected {want}")
-        shapes = {idx: tuple(np.shape(a)) for idx, a in zip(sg.inputs, inputs)}
-        graph = self._prepared(shapes)
-        values = graph.run({idx: np.asarray(a) for idx, a in zip(sg.inputs, inputs)})
-        return Run(values)
-
-    def op_data(self, k: int, run: Run) -> OpData:
-        """Operator ``k``'s prepared data as used in ``run`` (re-prepared when the graph prepared it at run time)."""
-        assert self._graph is not None, "run() first"
-        data = self._graph.op_data[k]
-        if data is not None:
-            return data
-        op = self.subgraph.operators[k]
-        infos = {}
-        for i in op.inputs:
-            if i >= 0:
-                t = self.subgraph.tensors[i]
-                v = run.values[i]
-                infos[i] = TensorInfo(i, t.name, tuple(v.shape), t.dtype, t.quantization, v)
-        data = self._graph.prepare_op(k, infos)
-        self._graph.op_data[k] = None  # the graph re-prepares this op on every run; keep it that way
-        return data
-
-    def producer(self) -> dict[int, int]:
-        """tensor index -> index of the operator that outputs it."""
-        return {o: op.index for op in self.subgraph.operators for o in op.outputs if o >= 0}
 
 
 def graph_order(sg: SubGraph, values: Mapping[int, np.ndarray], constants: bool) -> list[int]:
@@ -420,11 +342,11 @@ def _c_param_arrays(params: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], d
 class _Exporter:
     """Writes one dump into a temporary directory ``root``."""
 
-    def __init__(self, root: Path, model: Model, runner: Runner, n: int, formats: Sequence[str]) -> None:
+    def __init__(self, root: Path, model: Model, engine: Engine, n: int, formats: Sequence[str]) -> None:
         self.root = root
         self.model = model
         self.sg = model.main
-        self.runner = runner
+        self.engine = engine
         self.n = n
         self.formats = tuple(formats)
         self.width = max(4, len(str(len(self.sg.tensors) - 1)))
@@ -477,7 +399,7 @@ class _Exporter:
         return ref
 
     # -- per sample
-    def add_sample(self, s: int, run: Run, constants: bool, accumulators: bool) -> None:
+    def add_sample(self, s: int, run: Trace, constants: bool, accumulators: bool) -> None:
         """Store sample ``s``'s tensors (creating the files on the first sample) and accumulators."""
         sg = self.sg
         if s == 0:
@@ -500,8 +422,7 @@ class _Exporter:
             mm[s] = v
         if accumulators:
             for op in sg.operators:
-                arrays = [run.values[i] if i >= 0 else None for i in op.inputs]
-                for name, acc in self.runner.op_data(op.index, run).accumulators(arrays).items():
+                for name, acc in run.op_data[op.index].accumulators(run.op_inputs(op.index)).items():
                     acc = np.asarray(acc)
                     key = (op.index, name)
                     if key not in self.accs:
@@ -510,10 +431,10 @@ class _Exporter:
                     self.accs[key][1][s] = acc
 
     # -- manifest
-    def tensor_entries(self, first: Run) -> list[dict[str, Any]]:
+    def tensor_entries(self, first: Trace) -> list[dict[str, Any]]:
         """Manifest entries of the dumped tensors (and their ``bin``/``c`` companions)."""
         sg = self.sg
-        producer = self.runner.producer()
+        producer = self.engine.producers()
         entries = []
         for i, rel in self.files.items():
             t = sg.tensors[i]
@@ -546,11 +467,11 @@ class _Exporter:
             )
         return entries
 
-    def op_entries(self, first: Run, accumulators: bool) -> list[dict[str, Any]]:
+    def op_entries(self, first: Trace, accumulators: bool) -> list[dict[str, Any]]:
         """Manifest entries of the operators: params (from sample 0), options, accumulator files."""
         entries = []
         for op in self.sg.operators:
-            data = self.runner.op_data(op.index, first)
+            data = first.op_data[op.index]
             stem = f"op{op.index:0{self.opw}d}_{_slug(op.opcode.lower())}"
             raw = data.params()
             params = {}
@@ -609,23 +530,26 @@ def export_golden(
     formats: Sequence[str] = ("npy",),
     accumulators: bool = False,
     constants: bool = False,
-    rounding: str = "double",
+    rounding: str | None = None,
     force: bool = False,
     samples: int | None = None,
-    float_accumulation: str = "float64",
+    float_accumulation: str | None = None,
+    options: EngineOptions | None = None,
 ) -> dict[str, Any]:
     """Run ``model_path`` on every sample of ``data`` and write a golden dump to ``out_dir``; return the manifest.
 
     ``data``: as :func:`refquant.inputs.load_raw_inputs` takes it (a .npz path or a dict of arrays).
     ``formats``: any of ``npy`` (always written), ``bin``, ``c``. ``accumulators``: also dump the raw
     accumulators of ops that have them. ``constants``: also dump constant tensors (weights, biases).
-    ``samples``: use the first ``samples`` samples only. ``rounding`` / ``float_accumulation``: the
-    arithmetic variants of :class:`refquant.Interpreter`. The directory appears complete or not at all;
+    ``samples``: use the first ``samples`` samples only. ``options`` (:class:`refquant.options.EngineOptions`),
+    ``rounding`` / ``float_accumulation``: the arithmetic variants of :class:`refquant.Interpreter`
+    (keywords override ``options``). The directory appears complete or not at all;
     an existing non-empty ``out_dir`` is an :class:`InputError` unless ``force``.
     """
     from . import __version__
     from .tflite.reader import load_model
 
+    opts = engine_options(options, rounding=rounding, float_accumulation=float_accumulation)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise InputError(f"unknown format {bad[0]!r}; choose from {', '.join(FORMATS)}")
@@ -641,14 +565,14 @@ def export_golden(
     if samples is not None:
         inputs = sample(inputs, samples)
     n = int(inputs[0].shape[0]) if inputs else 1
-    runner = Runner(model, rounding, float_accumulation)
+    engine = Engine(model, 0, opts)
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        ex = _Exporter(tmp, model, runner, n, fmts)
-        first: Run | None = None
+        ex = _Exporter(tmp, model, engine, n, fmts)
+        first: Trace | None = None
         for s in range(n):
-            run = runner.run([a[s] for a in inputs])
+            run = engine.run([a[s] for a in inputs])
             first = first or run
             ex.add_sample(s, run, constants, accumulators)
         assert first is not None
@@ -665,8 +589,7 @@ def export_golden(
             "model": os.path.abspath(os.fspath(model_path)),
             "model_sha256": sha256_file(model_file),
             "refquant_version": __version__,
-            "rounding": rounding,
-            "float_accumulation": float_accumulation,
+            **opts.describe(),
             "samples": n,
             "input": os.path.abspath(os.fspath(data)) if data_file is not None else None,
             "input_sha256": sha256_file(data_file) if data_file is not None else None,
@@ -745,50 +668,3 @@ def write_dump(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def _golden_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="path of a .tflite file")
-    p.add_argument("--input", required=True, metavar="DATA.npz", help="input samples (N, *input_shape) per model input")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (refused when non-empty, see --force)")
-    p.add_argument(
-        "--format",
-        default="npy",
-        metavar="npy,bin,c",
-        help="comma-separated file formats: npy (always), bin (little-endian raw), c (C headers)",
-    )
-    p.add_argument("--accumulators", action="store_true", help="also dump raw accumulators of conv/FC/matmul ops")
-    p.add_argument("--constants", action="store_true", help="also dump constant tensors (weights, biases)")
-    add_engine_args(p)
-    p.add_argument("--samples", type=int, default=None, metavar="N", help="use the first N samples only")
-    p.add_argument("--force", action="store_true", help="replace an existing non-empty output directory")
-
-
-@subcommand("golden", "dump every tensor of a run (and each op's fixed-point parameters) for N samples", _golden_args)
-def _cmd_golden(args: argparse.Namespace) -> int:
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    if args.samples is not None and args.samples < 1:
-        raise InputError(f"--samples must be at least 1, got {args.samples}")
-    manifest = export_golden(
-        args.model,
-        args.input,
-        args.out,
-        formats=formats,
-        accumulators=args.accumulators,
-        constants=args.constants,
-        rounding=args.rounding,
-        force=args.force,
-        samples=args.samples,
-        float_accumulation=args.float_accumulation,
-    )
-    n_acc = sum(len(op.get("accumulators", {})) for op in manifest["ops"])
-    print(
-        f"wrote {args.out}: {len(manifest['tensors'])} tensors x {manifest['samples']} sample(s), "
-        f"{len(manifest['ops'])} ops{f', {n_acc} accumulators' if args.accumulators else ''} "
-        f"(formats {','.join(manifest['formats'])}, rounding {manifest['rounding']})"
-    )
-    return 0

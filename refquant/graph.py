@@ -1,34 +1,39 @@
-"""Prepare and run one subgraph: the engine under :class:`refquant.Interpreter`.
+"""One subgraph prepared for one set of graph-input shapes: the building block of the engine seam.
 
-``PreparedGraph`` walks the operators once in order, calling each op's ``prepare`` with the
-current input shapes (after any resize) and the values known at prepare time (constants, and
-shape arithmetic folded from them). Every check happens there, so a static graph that prepares
-runs without further checks. Operators whose input shapes are only known at run time (a RESHAPE
-fed by a computed shape tensor) are prepared just before they run, with the same checks.
+:class:`PreparedGraph` walks the operators once in order, calling each op's ``prepare`` with the
+current input shapes and the values known at prepare time (constants, and shape arithmetic folded
+from them). Every check happens there, so a static graph that prepares runs without further checks.
+Operators whose output shape depends on a value known only at run time (a RESHAPE fed by a computed
+or graph-input shape, a TRANSPOSE_CONV whose output_shape is a graph input), and everything
+downstream of them, are prepared just before they run, with the same checks.
+
+The public operator-level methods are the seam every command uses (through
+:class:`refquant.engine.Engine`): :meth:`PreparedGraph.op_data` gives operator ``k``'s prepared data
+for any given input values (reusing the data prepared up front when it applies, preparing afresh
+when it does not), :meth:`PreparedGraph.eval_op` runs operator ``k`` on them, and
+:meth:`PreparedGraph.run` runs the whole subgraph. Preparing for given values never changes the
+prepared graph.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
-from .errors import EvalError, PrepareError, RefquantError, ResourceLimitError, UnsupportedOpError
-from .model import Model, numpy_dtype
+from .errors import EvalError, InputError, PrepareError, RefquantError, ResourceLimitError, UnsupportedOpError
+from .model import Model, SubGraph, numpy_dtype
 from .ops import REGISTRY
 from .ops.base import DeferredPrepare, OpContext, OpData, TensorInfo
 from .ops.versions import BUILTIN_REF_VERSIONS
+from .options import DEFAULT_MEMORY_LIMIT, FLOAT_ACCUMULATIONS, ROUNDINGS, EngineOptions
 
-__all__ = ["PreparedGraph", "DEFAULT_MEMORY_LIMIT", "ROUNDINGS", "FLOAT_ACCUMULATIONS"]
+__all__ = ["PreparedGraph", "Trace", "DEFAULT_MEMORY_LIMIT", "ROUNDINGS", "FLOAT_ACCUMULATIONS"]
 
-#: Default bound on the bytes of all tensors of one run (checked from shapes before allocating).
-DEFAULT_MEMORY_LIMIT = 2 << 30
-#: Rounding variants of MultiplyByQuantizedMultiplier (see README "Rounding").
-ROUNDINGS = ("double", "single")
-#: How float32 CONV_2D / TRANSPOSE_CONV / FULLY_CONNECTED / BATCH_MATMUL sum their products (README "Float
-#: graphs"): ``"float64"`` (BLAS in float64, one rounding to float32 per sum; the default) or
-#: ``"sequential"`` (LiteRT BUILTIN_REF's float32 loop, bit-exact with it).
-FLOAT_ACCUMULATIONS = ("float64", "sequential")
+_KERNEL_ERRORS = (ValueError, IndexError, TypeError, OverflowError, ZeroDivisionError, MemoryError)
 
 
 def _nbytes(shape: tuple[int, ...], dtype: str) -> int:
@@ -38,36 +43,122 @@ def _nbytes(shape: tuple[int, ...], dtype: str) -> int:
     return n
 
 
-@dataclass
-class PreparedGraph:
-    """One subgraph with every operator prepared for the given graph-input shapes."""
+@dataclass(frozen=True)
+class Trace:
+    """Every tensor value of one run of subgraph ``subgraph_index``, with the data each operator ran with.
+
+    ``values`` maps tensor index -> array (constants included); ``op_data[k]`` is operator ``k``'s
+    prepared state (multipliers, shifts, tables) as it was used in this run, including operators
+    prepared at run time; ``options`` are the engine options of the run.
+    """
 
     model: Model
     subgraph_index: int
-    rounding: str = "double"
-    input_shapes: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    memory_limit: int = DEFAULT_MEMORY_LIMIT
-    float_accumulation: str = "float64"
+    values: Mapping[int, np.ndarray]
+    op_data: tuple[OpData, ...]
+    options: EngineOptions
 
-    def __post_init__(self) -> None:
-        if self.rounding not in ROUNDINGS:
-            raise RefquantError(f"rounding must be one of {list(ROUNDINGS)}, got {self.rounding!r}")
-        if self.float_accumulation not in FLOAT_ACCUMULATIONS:
-            raise RefquantError(
-                f"float_accumulation must be one of {list(FLOAT_ACCUMULATIONS)}, got {self.float_accumulation!r}"
-            )
-        sg = self.model.subgraphs[self.subgraph_index]
-        self.subgraph = sg
-        self.infos: dict[int, TensorInfo] = {}
-        self.op_data: list[OpData | None] = [None] * len(sg.operators)
-        self.folded: dict[int, np.ndarray] = {}
-        self.last_op_data: tuple[OpData | None, ...] = ()
+    @property
+    def rounding(self) -> str:
+        """The requantization rounding of the run (``options.rounding``)."""
+        return self.options.rounding
+
+    @property
+    def subgraph(self) -> SubGraph:
+        """The subgraph that ran."""
+        return self.model.subgraphs[self.subgraph_index]
+
+    def tensor(self, key: int | str) -> np.ndarray:
+        """A tensor's value by index or name."""
+        return self.values[self.index_of(key)]
+
+    def index_of(self, key: int | str) -> int:
+        """Tensor index for an index or a tensor name (InputError when unknown)."""
+        sg = self.subgraph
+        if isinstance(key, (int, np.integer)):
+            if not 0 <= int(key) < len(sg.tensors):
+                raise InputError(f"tensor index {key} is out of range (0..{len(sg.tensors) - 1})")
+            return int(key)
+        for t in sg.tensors:
+            if t.name == key:
+                return t.index
+        raise InputError(f"no tensor named {key!r} in subgraph {self.subgraph_index}")
+
+    def producer(self, index: int) -> int:
+        """Index of the operator that produced tensor ``index`` (-1 for inputs and constants)."""
+        for op in self.subgraph.operators:
+            if index in op.outputs:
+                return op.index
+        return -1
+
+    def op_inputs(self, k: int) -> list[np.ndarray | None]:
+        """Operator ``k``'s input arrays in this run (None for omitted optional inputs)."""
+        return [self.values[i] if i >= 0 else None for i in self.subgraph.operators[k].inputs]
+
+
+class PreparedGraph:
+    """One subgraph with every operator prepared for the given graph-input shapes.
+
+    ``options`` (:class:`refquant.options.EngineOptions`) select the arithmetic variants and the
+    memory bound; ``input_shapes`` maps graph-input tensor index -> shape (default: the model's).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        subgraph_index: int = 0,
+        options: EngineOptions | None = None,
+        input_shapes: Mapping[int, Sequence[int]] | None = None,
+    ) -> None:
+        self.model = model
+        self.subgraph_index = subgraph_index
+        self.options = options if options is not None else EngineOptions()
+        if not 0 <= subgraph_index < len(model.subgraphs):
+            raise InputError(f"subgraph {subgraph_index} does not exist ({len(model.subgraphs)} subgraphs)")
+        self.subgraph: SubGraph = model.subgraphs[subgraph_index]
+        given = {int(i): tuple(int(d) for d in s) for i, s in (input_shapes or {}).items()}
+        unknown = sorted(set(given) - set(self.subgraph.inputs))
+        if unknown:
+            raise InputError(f"tensor(s) {unknown} are not inputs of subgraph {subgraph_index}")
+        self.input_shapes = MappingProxyType(
+            {i: given.get(i, tuple(self.subgraph.tensors[i].shape)) for i in self.subgraph.inputs}
+        )
+        self._infos: dict[int, TensorInfo] = {}
+        self._op_data: list[OpData | None] = [None] * len(self.subgraph.operators)
         self._prepare()
 
-    # -- prepare ---------------------------------------------------------------------------------
+    # -- what prepare knows ------------------------------------------------------------------
+    @property
+    def rounding(self) -> str:
+        """The requantization rounding (``options.rounding``)."""
+        return self.options.rounding
+
+    @property
+    def shapes(self) -> Mapping[int, tuple[int, ...]]:
+        """Tensor index -> shape, for every tensor whose shape is known before the run (read-only)."""
+        return MappingProxyType({i: info.shape for i, info in self._infos.items()})
+
+    def shape_of(self, index: int) -> tuple[int, ...] | None:
+        """The shape of tensor ``index`` as prepared, or None when it is known only at run time."""
+        info = self._infos.get(index)
+        return None if info is None else info.shape
+
+    def static_value(self, index: int) -> np.ndarray | None:
+        """The value of tensor ``index`` when known before the run (a constant or folded shape arithmetic)."""
+        info = self._infos.get(index)
+        return None if info is None else info.value
+
+    def prepared(self, k: int) -> OpData | None:
+        """Operator ``k``'s data prepared up front, or None when it is prepared at run time."""
+        return self._op_data[k]
+
+    # -- prepare -----------------------------------------------------------------------------
     def _info(self, index: int, shape: tuple[int, ...], value: np.ndarray | None = None) -> TensorInfo:
         t = self.subgraph.tensors[index]
         return TensorInfo(index, t.name, tuple(shape), t.dtype, t.quantization, value)
+
+    def _where(self, k: int) -> str:
+        return f"subgraph {self.subgraph_index}, operator {k} ({self.subgraph.operators[k].opcode})"
 
     def _prepare(self) -> None:
         sg = self.subgraph
@@ -77,35 +168,50 @@ class PreparedGraph:
                     raise UnsupportedOpError(
                         f"subgraph {self.subgraph_index}, tensor {t.index} {t.name!r}: sparse tensors are not supported"
                     )
-                self.infos[t.index] = self._info(t.index, t.shape, t.data)
+                self._infos[t.index] = self._info(t.index, t.shape, t.data)
         for i in sg.inputs:
-            shape = self.input_shapes.get(i, sg.tensors[i].shape)
-            self.infos[i] = self._info(i, shape)
+            self._infos[i] = self._info(i, self.input_shapes[i])
         for t in sg.tensors:
-            if t.is_variable and t.index not in self.infos:
-                self.infos[t.index] = self._info(t.index, t.shape)
-        total = sum(_nbytes(i.shape, i.dtype) for i in self.infos.values() if i.value is None)
+            if t.is_variable and t.index not in self._infos:
+                self._infos[t.index] = self._info(t.index, t.shape)
+        total = sum(_nbytes(i.shape, i.dtype) for i in self._infos.values() if i.value is None)
         for op in sg.operators:
-            if any(i >= 0 and i not in self.infos for i in op.inputs):
+            if any(i >= 0 and i not in self._infos for i in op.inputs):
                 continue  # shape known only at run time: prepared just before it runs
+            ins = tuple(self._infos[i] if i >= 0 else None for i in op.inputs)
             try:
-                data = self.prepare_op(op.index, {i: self.infos[i] for i in op.inputs if i >= 0})
+                data = self._prepare_op(op.index, ins)
             except DeferredPrepare:
                 continue  # an input value decides the output shape: prepared just before it runs
+            self._op_data[op.index] = data
+            values = self._fold(op.index, data, ins)
+            for j, o in enumerate(op.outputs):
+                self._infos[o] = self._info(o, data.output_shapes[j], None if values is None else values[j])
             for k, o in enumerate(op.outputs):
                 total += _nbytes(data.output_shapes[k], sg.tensors[o].dtype)
-            scratch = data.scratch_bytes([self.infos[i].shape if i >= 0 else () for i in op.inputs])
-            if total + scratch > self.memory_limit:
+            scratch = data.scratch_bytes([self._infos[i].shape if i >= 0 else () for i in op.inputs])
+            if total + scratch > self.options.memory_limit:
                 raise ResourceLimitError(
-                    f"subgraph {self.subgraph_index}, operator {op.index} ({op.opcode}): the run would hold "
-                    f"{total} bytes of tensors and {scratch} bytes of scratch, above the limit of {self.memory_limit} bytes"
+                    f"{self._where(op.index)}: the run would hold {total} bytes of tensors and {scratch} bytes of "
+                    f"scratch, above the limit of {self.options.memory_limit} bytes"
                 )
 
-    def prepare_op(self, k: int, infos: dict[int, TensorInfo]) -> OpData:
-        """Prepare operator ``k`` given infos of its inputs; record output infos (and fold if cheap)."""
+    def _fold(self, k: int, data: OpData, ins: tuple[TensorInfo | None, ...]) -> list[np.ndarray] | None:
+        """Evaluate a cheap shape-arithmetic operator at prepare time when its inputs are known."""
+        opdef = REGISTRY[self.subgraph.operators[k].opcode]
+        if not opdef.foldable or (data.fold_needs_values and any(i is not None and i.value is None for i in ins)):
+            return None
+        with np.errstate(all="ignore"):
+            values = data.eval([None if i is None else i.value for i in ins])
+        for v in values:
+            v.flags.writeable = False
+        return values
+
+    def _prepare_op(self, k: int, ins: tuple[TensorInfo | None, ...]) -> OpData:
+        """Run operator ``k``'s prepare on the given input infos (no state of the graph changes)."""
         op = self.subgraph.operators[k]
         opdef = REGISTRY.get(op.opcode)
-        where = f"subgraph {self.subgraph_index}, operator {k} ({op.opcode})"
+        where = self._where(k)
         if opdef is None:
             raise UnsupportedOpError(
                 f"{where}: operator {op.opcode} is not supported by refquant; supported: {', '.join(sorted(REGISTRY))}"
@@ -116,9 +222,8 @@ class PreparedGraph:
                 f"{where}: version {op.version}; LiteRT 2.3.0's reference resolver registers {op.opcode} versions "
                 f"{bounds[0]}..{bounds[1]} only (it rejects the model)"
             )
-        ins = tuple(infos[i] if i >= 0 else None for i in op.inputs)
         outs = tuple(self._info(o, self.subgraph.tensors[o].shape) for o in op.outputs)
-        ctx = OpContext(self.model, self.subgraph_index, op, ins, outs, self.rounding, self.float_accumulation)
+        ctx = OpContext(self.model, self.subgraph_index, op, ins, outs, self.options)
         try:
             data = opdef.prepare(ctx)
         except RefquantError:
@@ -130,71 +235,151 @@ class PreparedGraph:
         for sh in data.output_shapes:
             if any(d < 0 for d in sh):
                 raise PrepareError(f"{where}: computed a negative output dimension {list(sh)}")
-        self.op_data[k] = data
-        values = None
-        if opdef.foldable and (not data.fold_needs_values or all(i is None or i.value is not None for i in ins)):
-            arrays = [None if i is None else i.value for i in ins]
-            with np.errstate(all="ignore"):
-                values = data.eval(arrays)
-        for j, o in enumerate(op.outputs):
-            value = None
-            if values is not None:
-                value = values[j]
-                value.flags.writeable = False
-                self.folded[o] = value
-            self.infos[o] = self._info(o, data.output_shapes[j], value)
         return data
 
-    # -- run -------------------------------------------------------------------------------------
-    def run(self, inputs: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-        """Run the subgraph on graph-input arrays; return every tensor value of the run.
+    # -- the operator seam -------------------------------------------------------------------
+    def _check_inputs(self, k: int, inputs: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
+        op = self.subgraph.operators[k]
+        if len(inputs) != len(op.inputs):
+            raise InputError(f"{self._where(k)}: got {len(inputs)} input arrays; the operator has {len(op.inputs)}")
+        arrays: list[np.ndarray | None] = []
+        for pos, (i, a) in enumerate(zip(op.inputs, inputs)):
+            if i < 0:
+                arrays.append(None)
+                continue
+            if a is None:
+                raise InputError(f"{self._where(k)}: input {pos} (tensor {i}) has no value")
+            a = np.asarray(a)
+            t = self.subgraph.tensors[i]
+            if a.dtype != t.np_dtype:
+                raise InputError(
+                    f"{self._where(k)}: input {pos}, tensor {i} {t.name!r}: got {a.dtype}, expected {t.np_dtype}"
+                )
+            arrays.append(a)
+        return arrays
 
-        ``self.last_op_data`` holds the prepared data every operator ran with (including operators
-        prepared at run time), for traces and golden export.
+    def _fits(self, k: int, arrays: Sequence[np.ndarray | None]) -> bool:
+        """Whether the data prepared up front holds for these input arrays (same shapes and known values)."""
+        for i, a in zip(self.subgraph.operators[k].inputs, arrays):
+            if i < 0 or a is None:
+                continue
+            info = self._infos[i]
+            if tuple(a.shape) != info.shape:
+                return False
+            if info.value is not None and a is not info.value:
+                if not np.array_equal(a, info.value, equal_nan=a.dtype.kind in "fc"):
+                    return False
+        return True
+
+    def _prepare_for(self, k: int, arrays: Sequence[np.ndarray | None], all_values: bool) -> OpData:
+        """Prepare operator ``k`` afresh for the given arrays.
+
+        Values are passed for inputs known before the run (constants, folded shape arithmetic) and,
+        with ``all_values`` or when the operator needs one to know its output shape, for every input.
+        """
+        op = self.subgraph.operators[k]
+
+        def infos(every: bool) -> tuple[TensorInfo | None, ...]:
+            out: list[TensorInfo | None] = []
+            for i, a in zip(op.inputs, arrays):
+                if i < 0 or a is None:
+                    out.append(None)
+                    continue
+                known = every or self.static_value(i) is not None or self.subgraph.tensors[i].is_constant
+                out.append(self._info(i, tuple(a.shape), a if known else None))
+            return tuple(out)
+
+        if all_values:
+            return self._prepare_op(k, infos(True))
+        try:
+            return self._prepare_op(k, infos(False))
+        except DeferredPrepare:
+            return self._prepare_op(k, infos(True))
+
+    def op_data(self, k: int, inputs: Sequence[np.ndarray | None]) -> OpData:
+        """Operator ``k``'s prepared data for these input arrays (one per operator input, None where omitted).
+
+        The data prepared up front is returned when it holds for the arrays (same shapes, same values
+        of constants and folded tensors); otherwise the operator is prepared afresh from the arrays,
+        with every check, and the graph is left as it was. Works for operators prepared at run time
+        (shapes from data) and for inputs from anywhere: a live run, another run's dump, a device dump.
+        """
+        arrays = self._check_inputs(k, inputs)
+        data = self._op_data[k]
+        if data is not None and self._fits(k, arrays):
+            return data
+        return self._prepare_for(k, arrays, all_values=data is None)
+
+    def eval_op(self, k: int, inputs: Sequence[np.ndarray | None], data: OpData | None = None) -> list[np.ndarray]:
+        """Run operator ``k`` on these input arrays; return its outputs (prepared with :meth:`op_data`).
+
+        ``data``: the operator's prepared data when the caller already has it (from :meth:`op_data`).
+        Kernel failures become :class:`EvalError` naming the operator.
+        """
+        arrays = self._check_inputs(k, inputs)
+        if data is None:
+            data = self.op_data(k, arrays)
+        with np.errstate(all="ignore"):
+            return self._eval(k, data, arrays)
+
+    def _eval(self, k: int, data: OpData, arrays: list[np.ndarray | None]) -> list[np.ndarray]:
+        op = self.subgraph.operators[k]
+        try:
+            outs = data.eval(arrays)
+        except RefquantError:
+            raise
+        except _KERNEL_ERRORS as exc:
+            raise EvalError(f"{self._where(k)}: failed at run time ({type(exc).__name__}: {exc})") from exc
+        for j, o in enumerate(op.outputs):
+            arr = outs[j]
+            want = self.subgraph.tensors[o].np_dtype
+            if arr.dtype != want or tuple(arr.shape) != tuple(data.output_shapes[j]):
+                raise EvalError(
+                    f"{self._where(k)}: produced {arr.dtype}{list(arr.shape)} for tensor {o}, expected "
+                    f"{want}{list(data.output_shapes[j])} (a refquant kernel bug; please report it)"
+                )
+        return list(outs)
+
+    # -- run ---------------------------------------------------------------------------------
+    def run(self, feeds: Mapping[int, Any]) -> Trace:
+        """Run the subgraph on graph-input arrays (tensor index -> array); return every tensor of the run.
+
+        Each array must have its input's dtype and the shape this graph was prepared for.
         """
         sg = self.subgraph
+        missing = [i for i in sg.inputs if i not in feeds]
+        if missing:
+            raise InputError(f"subgraph {self.subgraph_index}: no value for input tensor(s) {missing}")
         values: dict[int, np.ndarray] = {}
         for t in sg.tensors:
             if t.is_constant:
                 values[t.index] = t.data  # type: ignore[assignment]
-        values.update(inputs)
-        used: list[OpData | None] = list(self.op_data)
+        for i in sg.inputs:
+            a = np.asarray(feeds[i])
+            t = sg.tensors[i]
+            if a.dtype != t.np_dtype or tuple(a.shape) != self.input_shapes[i]:
+                raise InputError(
+                    f"subgraph {self.subgraph_index}, input tensor {i} {t.name!r}: got {a.dtype}{list(a.shape)}, "
+                    f"expected {t.np_dtype}{list(self.input_shapes[i])}"
+                )
+            values[i] = a
+        used: list[OpData] = []
         total = sum(int(v.nbytes) for i, v in values.items() if not sg.tensors[i].is_constant)
+        limit = self.options.memory_limit
         with np.errstate(all="ignore"):
             for op in sg.operators:
-                where = f"subgraph {self.subgraph_index}, operator {op.index} ({op.opcode})"
-                data = self.op_data[op.index]
-                if data is None:
-                    infos = {}
-                    for i in op.inputs:
-                        if i >= 0:
-                            v = values[i]
-                            infos[i] = self._info(i, v.shape, v)  # at run time every input value is known
-                    data = self.prepare_op(op.index, infos)
-                    self.op_data[op.index] = None  # keep run-time prepared ops fresh for the next run
-                    used[op.index] = data
+                arrays = [values[i] if i >= 0 else None for i in op.inputs]
+                data = self._op_data[op.index]
+                if data is None:  # prepared now, from this run's values; not kept for the next run
+                    data = self._prepare_for(op.index, arrays, all_values=True)
                     total += sum(_nbytes(sh, sg.tensors[o].dtype) for sh, o in zip(data.output_shapes, op.outputs))
                     scratch = data.scratch_bytes([values[i].shape if i >= 0 else () for i in op.inputs])
-                    if total + scratch > self.memory_limit:
+                    if total + scratch > limit:
                         raise ResourceLimitError(
-                            f"{where}: the run would hold {total} bytes of tensors, above the limit of "
-                            f"{self.memory_limit} bytes"
+                            f"{self._where(op.index)}: the run would hold {total} bytes of tensors, above the limit "
+                            f"of {limit} bytes"
                         )
-                arrays = [values[i] if i >= 0 else None for i in op.inputs]
-                try:
-                    outs = data.eval(arrays)
-                except RefquantError:
-                    raise
-                except (ValueError, IndexError, TypeError, OverflowError, ZeroDivisionError, MemoryError) as exc:
-                    raise EvalError(f"{where}: failed at run time ({type(exc).__name__}: {exc})") from exc
-                for j, o in enumerate(op.outputs):
-                    arr = outs[j]
-                    want = sg.tensors[o].np_dtype
-                    if arr.dtype != want or tuple(arr.shape) != tuple(data.output_shapes[j]):
-                        raise EvalError(
-                            f"{where}: produced {arr.dtype}{list(arr.shape)} for tensor {o}, expected "
-                            f"{want}{list(data.output_shapes[j])} (a refquant kernel bug; please report it)"
-                        )
+                used.append(data)
+                for o, arr in zip(op.outputs, self._eval(op.index, data, arrays)):
                     values[o] = arr
-        self.last_op_data = tuple(used)
-        return values
+        return Trace(self.model, self.subgraph_index, values, tuple(used), self.options)

@@ -18,56 +18,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .engine import Engine
 from .errors import InputError, RefquantError
-from .graph import DEFAULT_MEMORY_LIMIT, FLOAT_ACCUMULATIONS, ROUNDINGS, PreparedGraph
+from .graph import PreparedGraph, Trace
 from .model import Model, Tensor
-from .ops.base import OpData
+from .options import DEFAULT_MEMORY_LIMIT, EngineOptions
 from .tflite.reader import load_model
 
 __all__ = ["Interpreter", "Trace", "SignatureRunner"]
-
-
-@dataclass(frozen=True)
-class Trace:
-    """Every tensor value of one invocation of subgraph ``subgraph_index``, with the prepared ops.
-
-    ``values`` maps tensor index -> array (constants included); ``op_data[k]`` is operator ``k``'s
-    prepared state (multipliers, shifts, tables) as it was used.
-    """
-
-    model: Model
-    subgraph_index: int
-    values: dict[int, np.ndarray]
-    op_data: tuple[OpData | None, ...]
-    rounding: str
-
-    def tensor(self, key: int | str) -> np.ndarray:
-        """A tensor's value by index or name."""
-        return self.values[self.index_of(key)]
-
-    def index_of(self, key: int | str) -> int:
-        """Tensor index for an index or a tensor name (InputError when unknown)."""
-        sg = self.model.subgraphs[self.subgraph_index]
-        if isinstance(key, (int, np.integer)):
-            if not 0 <= int(key) < len(sg.tensors):
-                raise InputError(f"tensor index {key} is out of range (0..{len(sg.tensors) - 1})")
-            return int(key)
-        for t in sg.tensors:
-            if t.name == key:
-                return t.index
-        raise InputError(f"no tensor named {key!r} in subgraph {self.subgraph_index}")
-
-    def producer(self, index: int) -> int:
-        """Index of the operator that produced tensor ``index`` (-1 for inputs and constants)."""
-        for op in self.model.subgraphs[self.subgraph_index].operators:
-            if index in op.outputs:
-                return op.index
-        return -1
 
 
 def _details(t: Tensor, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -104,38 +66,44 @@ class Interpreter:
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         float_accumulation: str = "float64",
     ) -> None:
-        if rounding not in ROUNDINGS:
-            raise InputError(f"rounding must be one of {list(ROUNDINGS)}, got {rounding!r}")
-        if float_accumulation not in FLOAT_ACCUMULATIONS:
-            raise InputError(
-                f"float_accumulation must be one of {list(FLOAT_ACCUMULATIONS)}, got {float_accumulation!r}"
-            )
+        self.options = EngineOptions(rounding, float_accumulation, memory_limit)
         given = [x is not None for x in (model_path, model_content, model)]
         if sum(given) != 1:
             raise InputError("give exactly one of model_path, model_content or model")
         if model is None:
             model = load_model(model_path if model_path is not None else model_content)  # type: ignore[arg-type]
         self.model: Model = model
-        self.rounding = rounding
-        self.float_accumulation = float_accumulation
-        self.memory_limit = memory_limit
+        self._engine = Engine(model, 0, self.options)
         self._sg = model.subgraphs[0]
         self._input_shapes: dict[int, tuple[int, ...]] = {i: self._sg.tensors[i].shape for i in self._sg.inputs}
         self._graph: PreparedGraph | None = None
         self._inputs: dict[int, np.ndarray] = {}
         self._trace: Trace | None = None
 
+    @property
+    def rounding(self) -> str:
+        """Requantization rounding of this interpreter (``options.rounding``)."""
+        return self.options.rounding
+
+    @property
+    def float_accumulation(self) -> str:
+        """Float32 matrix-product summation of this interpreter (``options.float_accumulation``)."""
+        return self.options.float_accumulation
+
+    @property
+    def memory_limit(self) -> int:
+        """Bound on the bytes of one run's tensors (``options.memory_limit``)."""
+        return self.options.memory_limit
+
+    @property
+    def engine(self) -> Engine:
+        """The engine seam under this interpreter (prepare and run single operators on any values)."""
+        return self._engine
+
     # -- setup -----------------------------------------------------------------------------------
     def allocate_tensors(self) -> None:
         """Prepare every operator for the current input shapes (all checks happen here)."""
-        self._graph = PreparedGraph(
-            self.model,
-            0,
-            self.rounding,
-            dict(self._input_shapes),
-            self.memory_limit,
-            float_accumulation=self.float_accumulation,
-        )
+        self._graph = self._engine.prepare(self._input_shapes)
         self._inputs = {i: v for i, v in self._inputs.items() if v.shape == self._input_shapes[i]}
 
     def resize_tensor_input(self, input_index: int, tensor_size: Sequence[int], strict: bool = False) -> None:
@@ -162,8 +130,10 @@ class Interpreter:
 
     # -- details ---------------------------------------------------------------------------------
     def _current_shape(self, index: int) -> tuple[int, ...]:
-        if self._graph is not None and index in self._graph.infos:
-            return self._graph.infos[index].shape
+        if self._graph is not None:
+            shape = self._graph.shape_of(index)
+            if shape is not None:
+                return shape
         if self._trace is not None and index in self._trace.values:
             return tuple(self._trace.values[index].shape)
         return self._input_shapes.get(index, self._sg.tensors[index].shape)
@@ -207,8 +177,7 @@ class Interpreter:
         if missing:
             names = ", ".join(f"{i} {self._sg.tensors[i].name!r}" for i in missing)
             raise InputError(f"input tensor(s) {names} not set; call set_tensor first")
-        values = graph.run(dict(self._inputs))
-        self._trace = Trace(self.model, 0, values, graph.last_op_data, self.rounding)
+        self._trace = graph.run(self._inputs)
 
     def get_tensor(self, tensor_index: int, subgraph_index: int = 0) -> np.ndarray:
         """A copy of a tensor's value from the last run (any tensor, not only outputs)."""
@@ -236,11 +205,12 @@ class Interpreter:
         """An Interpreter on the float shadow of this model (see :mod:`refquant.shadow`), same input shapes."""
         from .shadow import float_shadow
 
+        o = self.options
         other = Interpreter(
             model=float_shadow(self.model),
-            rounding=self.rounding,
-            memory_limit=self.memory_limit,
-            float_accumulation=self.float_accumulation,
+            rounding=o.rounding,
+            memory_limit=o.memory_limit,
+            float_accumulation=o.float_accumulation,
         )
         for i, shape in self._input_shapes.items():
             if shape != self._sg.tensors[i].shape:

@@ -13,23 +13,21 @@ for them; constants are reported as what they are: values stored in the model.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .cli import add_engine_args, subcommand
+from .engine import Engine, Trace
 from .errors import InputError, UnsupportedOpError
-from .golden import Run, Runner, to_jsonable
+from .golden import to_jsonable
 from .inputs import RawInput, convert_input, load_raw_inputs
 from .model import Model, SubGraph
 from .ops.base import OpData, Step
+from .options import EngineOptions, engine_options
 from .quantization import dtype_range
 
 __all__ = [
@@ -64,6 +62,8 @@ class ElementTrace:
     matches_run: bool = True
     dtype: str = ""
     shape: tuple[int, ...] = ()
+    #: The arithmetic the run used (:meth:`refquant.options.EngineOptions.describe`).
+    arithmetic: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """``{"tensor_index", "element", "value", "steps": [{"name", "value", "detail"}], ...}``."""
@@ -79,6 +79,7 @@ class ElementTrace:
             "shape": list(self.shape),
             "value": to_jsonable(self.value),
             "matches_run": self.matches_run,
+            "arithmetic": dict(self.arithmetic),
             "steps": [{"name": s.name, "value": to_jsonable(s.value), "detail": s.detail} for s in self.steps],
         }
 
@@ -186,16 +187,15 @@ def _copy_trace(
 
 
 def trace_in_run(
-    runner: Runner,
-    run: Run,
+    run: Trace,
     tensor: int,
     element: tuple[int, ...],
     *,
     sample: int = 0,
     raw_inputs: Sequence[RawInput] | None = None,
 ) -> ElementTrace:
-    """Trace ``element`` of ``tensor`` in a run made by ``runner`` (``raw_inputs`` explain graph inputs)."""
-    sg = runner.subgraph
+    """Trace ``element`` of ``tensor`` in ``run`` (``raw_inputs``: the data given for the graph inputs)."""
+    sg = run.subgraph
     t = sg.tensors[tensor]
     if tensor not in run.values:
         raise InputError(f"tensor {tensor} {t.name!r} has no value in the run (not produced by any operator)")
@@ -209,6 +209,7 @@ def trace_in_run(
         value=value,
         dtype=str(arr.dtype),
         shape=tuple(arr.shape),
+        arithmetic=run.options.describe(),
     )
     if tensor in sg.inputs:
         raw = None
@@ -218,8 +219,8 @@ def trace_in_run(
         return ElementTrace(
             kind="input", op_index=-1, opcode=None, steps=steps, matches_run=same_value(steps[-1].value, value), **base
         )
-    producer = runner.producer()
-    if tensor not in producer:
+    k = run.producer(tensor)
+    if k < 0:
         detail = f"constant stored in the model (buffer {t.buffer}), not computed"
         q = t.quantization
         if q is not None and q.scale.size:
@@ -227,10 +228,9 @@ def trace_in_run(
             real = float(q.scale[c]) * (int(value) - int(q.zero_point[c]))
             detail += f"; real value = scale * (q - zero_point) = {float(q.scale[c])!r} * ({int(value)} - {int(q.zero_point[c])}) = {real:.9g}"
         return ElementTrace(kind="constant", op_index=-1, opcode=None, steps=[Step("constant", value, detail)], **base)
-    k = producer[tensor]
     op = sg.operators[k]
-    data: OpData = runner.op_data(k, run)
-    arrays = [run.values[i] if i >= 0 else None for i in op.inputs]
+    data: OpData = run.op_data[k]
+    arrays = run.op_inputs(k)
     out_pos = list(op.outputs).index(tensor)
     try:
         if type(data).trace is OpData.trace and op.opcode in COPY_OPS:
@@ -258,14 +258,17 @@ def trace_element(
     element: str | Sequence[int],
     *,
     sample: int = 0,
-    rounding: str = "double",
-    float_accumulation: str = "float64",
+    rounding: str | None = None,
+    float_accumulation: str | None = None,
+    options: EngineOptions | None = None,
 ) -> ElementTrace:
     """Run ``model`` on sample ``sample`` of ``data`` and trace ``element`` of ``tensor`` (index or name).
 
-    ``data`` follows the input conventions of :mod:`refquant.inputs`. Raises :class:`InputError` for a
+    ``data`` follows the input conventions of :mod:`refquant.inputs`; ``options``, ``rounding`` and
+    ``float_accumulation`` select the arithmetic as for :class:`refquant.Interpreter`. Raises :class:`InputError` for a
     bad tensor, element or sample, :class:`UnsupportedOpError` when the producing op cannot trace.
     """
+    opts = engine_options(options, rounding=rounding, float_accumulation=float_accumulation)
     if not isinstance(model, Model):
         from .tflite.reader import load_model
 
@@ -278,12 +281,11 @@ def trace_element(
         raise InputError(f"sample {sample} does not exist; the data holds {n} sample(s) (0..{n - 1})")
     sg = model.main
     index = resolve_tensor(sg, tensor)
-    runner = Runner(model, rounding, float_accumulation)
-    run = runner.run([convert_input(r)[sample] for r in raws])
+    run = Engine(model, 0, opts).run([convert_input(r)[sample] for r in raws])
     if index not in run.values:
         raise InputError(f"tensor {index} {sg.tensors[index].name!r} has no value in the run")
     shape = np.shape(run.values[index])
-    return trace_in_run(runner, run, index, parse_element(element, shape), sample=sample, raw_inputs=raws)
+    return trace_in_run(run, index, parse_element(element, shape), sample=sample, raw_inputs=raws)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,8 +307,10 @@ def _value_text(v: Any) -> tuple[str, list[str]]:
     return str(j), []
 
 
-def format_trace(tr: ElementTrace, rounding: str = "double") -> str:
-    """The human-readable listing of an :class:`ElementTrace`."""
+def format_trace(tr: ElementTrace, rounding: str | None = None) -> str:
+    """The human-readable listing of an :class:`ElementTrace` (``rounding`` defaults to the run's)."""
+    if rounding is None:
+        rounding = tr.arithmetic.get("rounding", "double")
     lines = [
         f"tensor {tr.tensor_index} {tr.name!r} {tr.dtype}{list(tr.shape)}, element {list(tr.element)}, sample {tr.sample}"
     ]
@@ -333,39 +337,3 @@ def format_trace(tr: ElementTrace, rounding: str = "double") -> str:
             "(a refquant bug: please report it with this command line)"
         )
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def _trace_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="path of a .tflite file")
-    p.add_argument("--input", required=True, metavar="DATA.npz", help="input samples (N, *input_shape) per model input")
-    p.add_argument("--tensor", required=True, metavar="INDEX|NAME", help="tensor index or exact tensor name")
-    p.add_argument("--element", default=None, metavar="i,j,k,l", help="index into the tensor's shape (no sample axis)")
-    p.add_argument("--sample", type=int, default=0, metavar="S", help="sample of DATA to run (default 0)")
-    add_engine_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-
-@subcommand("trace", "show every arithmetic step that produced one element of a tensor", _trace_args)
-def _cmd_trace(args: argparse.Namespace) -> int:
-    element = args.element
-    if element is None:
-        element = ""
-    tr = trace_element(
-        args.model,
-        args.input,
-        args.tensor,
-        element,
-        sample=args.sample,
-        rounding=args.rounding,
-        float_accumulation=args.float_accumulation,
-    )
-    if args.json:
-        json.dump(tr.to_json(), sys.stdout)
-        sys.stdout.write("\n")
-    else:
-        print(format_trace(tr, args.rounding))
-    return 0 if tr.matches_run else 1

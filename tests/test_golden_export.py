@@ -12,8 +12,9 @@ import pytest
 
 import refquant
 from refquant.cli import main
+from refquant.engine import Engine
 from refquant.errors import InputError, UnsupportedOpError
-from refquant.golden import Runner, export_golden, to_jsonable, write_dump
+from refquant.golden import export_golden, to_jsonable, write_dump
 from refquant.inputs import load_inputs, load_raw_inputs, sample
 from refquant.quantization import quantize
 from tests.golden_models import manifest, model_path, vectors_path
@@ -116,9 +117,8 @@ def test_manifest_fields_and_params(tmp_path):
     assert out["op_index"] == 0 and out["opcode"] == "CONV_2D" and out["kind"] == "output"
     params = man["ops"][0]["params"]
     model = refquant.load_model(model_path(CONV))
-    run_data = Runner(model)
-    run = run_data.run([conv_data(2)["input_0"][0]])
-    want = run_data.op_data(0, run).params()
+    run = Engine(model).run([conv_data(2)["input_0"][0]])
+    want = run.op_data[0].params()
     assert params["multiplier"] == want["multiplier"].tolist() and params["shift"] == want["shift"].tolist()
     assert params["output_offset"] == out["zero_point"][0]
     # graph order: inputs, constants, op outputs
@@ -133,12 +133,11 @@ def test_large_parameter_arrays_go_to_files(tmp_path):
     refs = [(op, key, v) for op in man["ops"] for key, v in op["params"].items() if isinstance(v, dict) and "file" in v]
     assert refs, "the int16 LUT ops' 513-entry tables should be stored as files"
     model = refquant.load_model(model_path(name))
-    runner = Runner(model)
-    run = runner.run([vector_inputs(name)["input_0"][0]])
+    run = Engine(model).run([vector_inputs(name)["input_0"][0]])
     for op, key, ref in refs:
         arr = np.load(tmp_path / "d" / ref["file"])
         assert list(arr.shape) == ref["shape"] and str(arr.dtype) == ref["dtype"]
-        np.testing.assert_array_equal(arr, np.asarray(runner.op_data(op["index"], run).params()[key]))
+        np.testing.assert_array_equal(arr, np.asarray(run.op_data[op["index"]].params()[key]))
         raw = (tmp_path / "d" / ref["files"]["bin"]).read_bytes()
         np.testing.assert_array_equal(np.frombuffer(raw, arr.dtype.newbyteorder("<")), arr.reshape(-1))
 
@@ -268,7 +267,7 @@ def test_empty_existing_dir_is_used(tmp_path):
 
 def test_failure_leaves_nothing_behind(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_run = Runner.run
+    real_run = Engine.run
 
     def failing(self, inputs):
         calls["n"] += 1
@@ -276,7 +275,7 @@ def test_failure_leaves_nothing_behind(tmp_path, monkeypatch):
             raise MemoryError("simulated failure in sample 1")
         return real_run(self, inputs)
 
-    monkeypatch.setattr(Runner, "run", failing)
+    monkeypatch.setattr(Engine, "run", failing)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "old.txt").write_text("old dump")
     with pytest.raises(MemoryError):

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 import refquant
 from refquant import ModelBuilder
 from refquant.cli import main
+from refquant.engine import Engine, Trace
 from refquant.errors import InputError
-from refquant.golden import Run, Runner
 from refquant.inputs import RawInput, convert_input, load_raw_inputs
 from refquant.ops.base import OpData
 from refquant.quantization import quantize
@@ -124,8 +124,7 @@ def vector_data(name: str) -> dict[str, np.ndarray]:
 
 @dataclass
 class Case:
-    runner: Runner
-    run: Run
+    run: Trace
     raws: list[RawInput]
 
 
@@ -148,12 +147,11 @@ def case(name: str, rounding: str) -> Case | None:
     else:
         model = refquant.load_model(model_path(name))
         raws = load_raw_inputs(model, vector_data(name))
-    runner = Runner(model, rounding)
     try:
-        run = runner.run([convert_input(r)[0] for r in raws])
+        run = Engine(model, rounding=rounding).run([convert_input(r)[0] for r in raws])
     except refquant.UnsupportedOpError:
         return None
-    return Case(runner, run, raws)
+    return Case(run, raws)
 
 
 def traceable(opcode: str, data: OpData) -> bool:
@@ -168,8 +166,8 @@ def sites() -> dict[tuple[str, str], list[tuple[tuple[str, str], int]]]:
         c = case(*key)
         if c is None:
             continue
-        for op in c.runner.subgraph.operators:
-            data = c.runner.op_data(op.index, c.run)
+        for op in c.run.subgraph.operators:
+            data = c.run.op_data[op.index]
             for o in op.outputs:
                 if o in c.run.values and np.size(c.run.values[o]):
                     out.setdefault((op.opcode, type(data).__name__), []).append((key, o))
@@ -185,8 +183,8 @@ def test_trace_of_random_elements_ends_at_the_run_value(family):
     opcode, cls = family
     places = sites()[family]
     c0 = case(*places[0][0])
-    op0 = next(op for op in c0.runner.subgraph.operators if places[0][1] in op.outputs)
-    assert traceable(opcode, c0.runner.op_data(op0.index, c0.run)), f"{opcode}: {cls} does not implement OpData.trace()"
+    op0 = next(op for op in c0.run.subgraph.operators if places[0][1] in op.outputs)
+    assert traceable(opcode, c0.run.op_data[op0.index]), f"{opcode}: {cls} does not implement OpData.trace()"
 
     @given(st.data())
     def check(data):
@@ -194,7 +192,7 @@ def test_trace_of_random_elements_ends_at_the_run_value(family):
         c = case(*key)
         shape = np.shape(c.run.values[tensor])
         element = data.draw(st.tuples(*[st.integers(0, d - 1) for d in shape]), label="element")
-        tr = trace_in_run(c.runner, c.run, tensor, element, raw_inputs=c.raws)
+        tr = trace_in_run(c.run, tensor, element, raw_inputs=c.raws)
         assert tr.steps, "no steps"
         assert tr.matches_run, f"{key}: tensor {tensor} {list(element)}:\n{format_trace(tr)}"
         assert all(isinstance(s.name, str) and s.name for s in tr.steps)
@@ -214,8 +212,8 @@ def test_every_issue_family_is_traced():
 
 def _has_trace(opcode: str, place: tuple[tuple[str, str], int]) -> bool:
     c = case(*place[0])
-    op = next(op for op in c.runner.subgraph.operators if place[1] in op.outputs)
-    return traceable(opcode, c.runner.op_data(op.index, c.run))
+    op = next(op for op in c.run.subgraph.operators if place[1] in op.outputs)
+    return traceable(opcode, c.run.op_data[op.index])
 
 
 # ---- graph inputs and constants --------------------------------------------------------------------

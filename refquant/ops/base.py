@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import PrepareError, QuantParamError, RefquantError, UnsupportedOpError
 from ..model import Model, Operator, QuantParams, numpy_dtype
+from ..options import EngineOptions
 
 __all__ = [
     "TensorInfo",
@@ -104,9 +105,18 @@ class OpContext:
     op: Operator
     inputs: tuple[TensorInfo | None, ...]
     outputs: tuple[TensorInfo, ...]
-    rounding: str = "double"
-    #: ``"float64"`` or ``"sequential"``: how float32 matrix products sum (``refquant.graph.FLOAT_ACCUMULATIONS``).
-    float_accumulation: str = "float64"
+    #: The engine options of the run: arithmetic variants and the memory bound (one object for every op).
+    engine_options: EngineOptions = field(default_factory=EngineOptions)
+
+    @property
+    def rounding(self) -> str:
+        """Requantization rounding, ``"double"`` or ``"single"`` (``engine_options.rounding``)."""
+        return self.engine_options.rounding
+
+    @property
+    def float_accumulation(self) -> str:
+        """How float32 matrix products sum, ``"float64"`` or ``"sequential"`` (``engine_options.float_accumulation``)."""
+        return self.engine_options.float_accumulation
 
     @property
     def options(self) -> Any:

@@ -46,13 +46,8 @@ def _prepare_graph(ctx: OpContext, index: int, shapes: list[tuple[int, ...]], dt
         raise ctx.error(f"subgraph {index} calls itself through control flow ({list(active)} -> {index})")
     token = _ACTIVE.set(active + (index,))
     try:
-        return PreparedGraph(
-            ctx.model,
-            index,
-            ctx.rounding,
-            {i: s for i, s in zip(sg.inputs, shapes)},
-            float_accumulation=ctx.float_accumulation,
-        )
+        # the caller's options, memory bound included, hold inside the branch or body too
+        return PreparedGraph(ctx.model, index, ctx.engine_options, {i: s for i, s in zip(sg.inputs, shapes)})
     finally:
         _ACTIVE.reset(token)
 
@@ -61,10 +56,10 @@ def _output_shapes(ctx: OpContext, graph: Any) -> tuple[tuple[int, ...], ...]:
     sg = graph.subgraph
     shapes = []
     for o in sg.outputs:
-        info = graph.infos.get(o)
-        if info is None:
+        shape = graph.shape_of(o)
+        if shape is None:
             raise ctx.unsupported(f"subgraph {graph.subgraph_index} output {o} has a shape known only at run time")
-        shapes.append(info.shape)
+        shapes.append(shape)
     return tuple(shapes)
 
 
@@ -83,7 +78,7 @@ class IfData(OpData):
             raise EvalError(f"IF condition has {cond.size} elements; expected one")
         graph = self.then_graph if bool(cond.reshape(-1)[0]) else self.else_graph
         sg = graph.subgraph
-        values = graph.run({i: x for i, x in zip(sg.inputs, inputs[1:])})
+        values = graph.run({i: x for i, x in zip(sg.inputs, inputs[1:])}).values
         return [np.array(values[o]) for o in sg.outputs]
 
 
@@ -124,10 +119,10 @@ class WhileData(OpData):
         state = [np.asarray(x) for x in inputs]
         csg, bsg = self.cond_graph.subgraph, self.body_graph.subgraph
         for _ in range(self.max_iterations):
-            cv = self.cond_graph.run({i: x for i, x in zip(csg.inputs, state)})[csg.outputs[0]]
+            cv = self.cond_graph.run({i: x for i, x in zip(csg.inputs, state)}).values[csg.outputs[0]]
             if not bool(np.asarray(cv).reshape(-1)[0]):
                 return [np.array(x) for x in state]
-            values = self.body_graph.run({i: x for i, x in zip(bsg.inputs, state)})
+            values = self.body_graph.run({i: x for i, x in zip(bsg.inputs, state)}).values
             state = [values[o] for o in bsg.outputs]
         raise EvalError(f"WHILE ran {self.max_iterations} iterations without its condition becoming false")
 

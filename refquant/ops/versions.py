@@ -8,7 +8,7 @@ __all__ = ["BUILTIN_REF_VERSIONS"]
 #: ``AddBuiltin(op, kernel, min_version, max_version)``; no bounds: version 1 only) for refquant's ops.
 #: The oracle refuses a model whose operator version is outside these bounds ("Didn't find op for builtin
 #: opcode 'TILE' version '3'", e.g. the converter's int8 TILE), so prepare
-#: (:meth:`refquant.graph.PreparedGraph.prepare_op`) refuses it too (:class:`UnsupportedOpError`).
+#: (:meth:`refquant.graph.PreparedGraph.op_data`, through every prepare) refuses it too (:class:`UnsupportedOpError`).
 BUILTIN_REF_VERSIONS: dict[str, tuple[int, int]] = {
     "ABS": (1, 3),
     "ADD": (1, 5),

@@ -32,7 +32,8 @@ _FMT = {
     "float": "<f",
     "double": "<d",
 }
-_NP = {
+#: Schema scalar type name -> little-endian NumPy dtype (vectors are read and written with these).
+SCALAR_DTYPES = {
     "bool": np.dtype("?"),
     "byte": np.dtype("<i1"),
     "ubyte": np.dtype("<u1"),
@@ -187,7 +188,7 @@ class Decoder:
     def scalar_vector(self, pos: int, base: str, path: str) -> np.ndarray:
         """A read-only NumPy view of a vector of scalars (no copy)."""
         start, n = self._vector_header(pos, _SIZE[base], path)
-        arr = np.frombuffer(self.data, dtype=_NP[base], count=n, offset=start)
+        arr = np.frombuffer(self.data, dtype=SCALAR_DTYPES[base], count=n, offset=start)
         if base == "bool":
             arr = arr.view(np.uint8).astype(bool)  # any non-zero byte is true; copy is tiny
         return arr

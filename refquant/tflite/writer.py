@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..model import PACKED_TYPES, TENSOR_TYPE_CODES, Model, Operator, Tensor
 from . import _schema
-from .flatbuf import _NP, scalar_base
+from .flatbuf import SCALAR_DTYPES, scalar_base
 from .reader import BUILTIN_CODES
 
 __all__ = ["write_model", "encode_options", "OPTIONS_TABLE"]
@@ -148,7 +148,7 @@ class _Encoder:
                 if name == "Buffer" and fname == "data":
                     offs[fname] = self.aligned_bytes(v, 16)
                 else:
-                    arr = np.ascontiguousarray(np.asarray(v, dtype=_NP[scalar_base(ftype)]).reshape(-1))
+                    arr = np.ascontiguousarray(np.asarray(v, dtype=SCALAR_DTYPES[scalar_base(ftype)]).reshape(-1))
                     offs[fname] = b.CreateNumpyVector(arr)
             elif kind == "vector_string":
                 offs[fname] = self.offsets_vector([b.CreateString(s) for s in v])

@@ -143,11 +143,12 @@ def test_keras_shape_chain_matches_litert(litert, batch, dtype):
 def test_keras_shape_chain_is_folded_at_allocate_time():
     model = load_model(_keras_flatten_model())
     g = PreparedGraph(model, 0, input_shapes={0: (7, 3, 4)})
-    assert all(d is not None for d in g.op_data), "every op, RESHAPE included, is prepared at allocate time"
-    assert g.infos[g.subgraph.outputs[0]].shape == (7, 12)
-    np.testing.assert_array_equal(g.folded[1], [7, 3, 4])  # SHAPE
-    assert int(g.folded[5]) == 7  # STRIDED_SLICE (shrunk to a scalar)
-    np.testing.assert_array_equal(g.folded[7], [7, -1])  # PACK
+    ops = range(len(g.subgraph.operators))
+    assert all(g.prepared(k) is not None for k in ops), "every op, RESHAPE included, is prepared at allocate time"
+    assert g.shape_of(g.subgraph.outputs[0]) == (7, 12)
+    np.testing.assert_array_equal(g.static_value(1), [7, 3, 4])  # SHAPE
+    assert int(g.static_value(5)) == 7  # STRIDED_SLICE (shrunk to a scalar)
+    np.testing.assert_array_equal(g.static_value(7), [7, -1])  # PACK
 
 
 # ---------------------------------------------------------------------------------------------
@@ -729,7 +730,8 @@ def test_runtime_prepared_ops_follow_their_inputs(litert):
         _ok(litert, model, feeds)
     it = refquant.Interpreter(model_content=model)
     it.allocate_tensors()
-    assert it._graph is not None and all(d is None for d in it._graph.op_data)
+    g = it.engine.graph
+    assert all(g.prepared(k) is None for k in range(len(g.subgraph.operators)))
 
 
 # ---------------------------------------------------------------------------------------------
