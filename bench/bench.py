@@ -20,7 +20,7 @@ Per configuration it also reports:
   suite's float tolerance ``1e-4 * max|REF| + 1e-6``) and with ``"sequential"`` (LiteRT's float32 loop,
   bit-exact).
 
-Missing models are generated with ``/opt/tfenv/bin/python golden/make_golden.py --big --only NAME``.
+Missing models are generated with ``$TF_PYTHON golden/make_golden.py --big --only NAME``.
 
 Usage (see bench/README.md; OPENBLAS_CORETYPE slows a current OpenBLAS, unset it for this command only)::
 
@@ -43,7 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "golden" / "big" / "models"
 VECTORS_DIR = ROOT / "golden" / "big" / "vectors"
-TF_PYTHON = "/opt/tfenv/bin/python"
+#: The Python of an environment with the ``golden`` extra (TensorFlow), for models not yet generated.
+TF_PYTHON = os.environ.get("TF_PYTHON", sys.executable)
 
 #: (label, model file stem, refquant float_accumulation) in table order.
 MODELS = [

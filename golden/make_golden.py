@@ -3,9 +3,9 @@
 
 Run with the TensorFlow venv (TensorFlow is not a refquant dependency):
 
-    /opt/tfenv/bin/python golden/make_golden.py            # committed set
-    /opt/tfenv/bin/python golden/make_golden.py --big      # + golden/big/ (not committed)
-    /opt/tfenv/bin/python golden/make_golden.py --only digits_int8_ptq op_conv_2d_s2same_relu6_int8
+    $TF_PYTHON golden/make_golden.py            # committed set
+    $TF_PYTHON golden/make_golden.py --big      # + golden/big/ (not committed)
+    $TF_PYTHON golden/make_golden.py --only digits_int8_ptq op_conv_2d_s2same_relu6_int8
 
 Outputs (see golden/README.md):
     golden/models/<name>.tflite

@@ -1,4 +1,4 @@
-"""Seeded mutations of .tflite bytes for robustness tests (see tests/test_fuzz.py).
+"""Seeded mutations of .tflite bytes for robustness tests (used by tests/tflite/test_fuzz_reader.py and tests/fuzz_pipeline.py).
 
 Mutation kinds: bit flips, truncations, 4-byte words overwritten with boundary values, offsets
 redirected to other places in the file, byte ranges duplicated over other ranges.
