@@ -479,7 +479,7 @@ def test_fast_path_equals_trace(dt, kind, rounding, data):
 
 
 def test_im2col_row_blocks_match_single_block(monkeypatch):
-    from refquant.ops import conv as convmod
+    from refquant.ops.conv import common
 
     rng = np.random.default_rng(3)
     x = _rand_int(rng, "int8", (2, 11, 9, 6))
@@ -490,7 +490,7 @@ def test_im2col_row_blocks_match_single_block(monkeypatch):
     )  # fmt: skip
     full = run_refquant(model, [x]).values[3]
     for block in (1, 1000, 3000):  # one row per block, two rows per block, one batch element per block
-        monkeypatch.setattr(convmod, "_IM2COL_BLOCK", block)
+        monkeypatch.setattr(common, "_IM2COL_BLOCK", block)
         blocks = run_refquant(model, [x]).values[3]
         np.testing.assert_array_equal(full, blocks)
 
@@ -619,11 +619,11 @@ def test_fast_path_checked_mode_for_large_bounds(op):
 @pytest.mark.parametrize("weight_block", [1, 7, 1 << 17])
 def test_fast_path_blocks(monkeypatch, block, weight_block):
     """Row blocks, output-channel chunks, strided (phase-split) depthwise and grouped convolutions."""
-    from refquant.ops import conv as convmod
     from refquant.ops import fastpath
+    from refquant.ops.conv import conv2d
 
     monkeypatch.setattr(fastpath, "BLOCK_ELEMENTS", block)
-    monkeypatch.setattr(convmod, "_WEIGHT_BLOCK", weight_block)
+    monkeypatch.setattr(conv2d, "_WEIGHT_BLOCK", weight_block)
     rng = np.random.default_rng(block + weight_block)
     cases = [
         ("CONV_2D", (2, 7, 9, 6), (5, 1, 1, 6), dict(stride_h=1, stride_w=1)),
