@@ -226,9 +226,9 @@ def prepare_transpose_conv(ctx: OpContext) -> OpData:
         raise ctx.error(f"input channels {inp.shape[3]} differ from the weights' input channels {filt.shape[3]}", filt)
     if shape_t.dtype != "int32":
         raise ctx.error(f"output_shape type {shape_t.dtype}; expected int32", shape_t)
-    if shape_t.value is None:
-        raise ctx.unsupported("an output_shape tensor whose value is not known before the run (not constant)")
-    oshape = tuple(int(v) for v in np.asarray(shape_t.value).reshape(-1))
+    # An output_shape known only at run time (a graph input): DeferredPrepare makes the graph prepare this op
+    # just before it runs, from the actual value, where LiteRT resizes its dynamic output in Eval.
+    oshape = tuple(int(v) for v in np.asarray(ctx.input_value(0)).reshape(-1))
     if len(oshape) != 4:
         raise ctx.error(f"output_shape {list(oshape)} must have 4 elements", shape_t)
     if oshape[0] != inp.shape[0]:
