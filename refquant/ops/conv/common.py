@@ -21,6 +21,8 @@ the legacy per-tensor multiplier). The accumulator is int32 (wrapping) and requa
 ``MultiplyByQuantizedMultiplier``, except for int16x8 with a 64-bit accumulator, which uses the int64
 overload (MBQM64). The int32 MBQM follows ``ctx.rounding`` (a TFLITE_SINGLE_ROUNDING build), except
 for uint8 DEPTHWISE_CONV_2D, whose ``DepthwiseConvRound<kAwayFromZero>`` is the double-rounding form in
+both builds. Out-of-image taps are skipped by the kernels; because ``x + input_offset`` is 0 at
+``x = zp_in``, padding the input with its zero point and summing every tap gives the same value.
 """
 
 from __future__ import annotations
@@ -340,6 +342,7 @@ def padded_input(x: np.ndarray, pad_h: int, pad_w: int, hp: int, wp: int, fill: 
     return xp
 
 
+#: Every output channel: the default channel block of the per-block helpers.
 ALL_CHANNELS = slice(None)
 
 

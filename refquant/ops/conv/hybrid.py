@@ -1,5 +1,6 @@
-"""Hybrid (dynamic-range quantized) CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV.
+"""Hybrid convolutions (dynamic-range quantization): float32 activations, int8 filters, all three ops.
 
+Hybrid (dynamic-range quantized) CONV_2D and DEPTHWISE_CONV_2D: float32 input and output, int8 filter
 (per-tensor or per-channel), float32 bias (:class:`ConvHybridData`, :class:`DepthwiseHybridData`). Each
 batch element is quantized to int8 on the fly with FULLY_CONNECTED's reproductions of the x86 wheel's
 tensor_utils (:func:`~refquant.ops.fully_connected.symmetric_quantize_rows` for the per-tensor CONV_2D
@@ -13,7 +14,6 @@ quantization of non-finite values is not reproduced). int4 hybrid filters are no
 Hybrid TRANSPOSE_CONV (:class:`TransposeConvHybridData`, the converter's dynamic-range Conv2DTranspose):
 ``reference_ops::HybridTransposeConv``, asymmetric per-batch input quantization and every scattered term
 ``(q - zp) * w * filter_scale * input_scale`` rounded to float32 and added in the scatter loop's order.
-
 """
 
 from __future__ import annotations
