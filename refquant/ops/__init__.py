@@ -38,16 +38,16 @@ def supported_ops() -> list[str]:
 
 
 # ---- registrations: one line per op, grouped by family (each family's module owns its section) ----
-# Form of a section:  from . import conv  # noqa: E402
-#                     register("CONV_2D", conv.prepare_conv2d, ("int8", "uint8", "int16", "float32"))
+# Form of a section:  from .conv import conv2d  # noqa: E402
+#                     register("CONV_2D", conv2d.prepare_conv2d, ("int8", "uint8", "int16", "float32"))
 # isort: off
 # [conv]
-from . import conv  # noqa: E402
+from .conv import conv2d, depthwise, transpose_conv  # noqa: E402
 
 _HYBRID = "float32 also with an int8 filter (hybrid / dynamic-range quantization)"
-register("CONV_2D", conv.prepare_conv2d, ("int8", "uint8", "int16", "float32"), note=_HYBRID)
-register("DEPTHWISE_CONV_2D", conv.prepare_depthwise_conv2d, ("int8", "uint8", "int16", "float32"), note=_HYBRID)
-register("TRANSPOSE_CONV", conv.prepare_transpose_conv, ("int8", "uint8", "int16", "float32"))
+register("CONV_2D", conv2d.prepare_conv2d, ("int8", "uint8", "int16", "float32"), note=_HYBRID)
+register("DEPTHWISE_CONV_2D", depthwise.prepare_depthwise_conv2d, ("int8", "uint8", "int16", "float32"), note=_HYBRID)
+register("TRANSPOSE_CONV", transpose_conv.prepare_transpose_conv, ("int8", "uint8", "int16", "float32"))
 # [fully_connected]
 from . import fully_connected  # noqa: E402
 

@@ -1,7 +1,8 @@
 """Exact float64 requantization folded into the accumulation: the fast path of the conv family.
 
-The readable kernels (``_raw_acc`` + ``_requantize`` in :mod:`refquant.ops.conv`) compute the integer
-accumulator and then the fixed-point requantization literally. This module holds what lets the fast
+The readable kernels (``_raw_acc`` + ``_requantize`` in :mod:`refquant.ops.conv`, the latter on
+:class:`~refquant.ops.conv.common.QuantConvBase`) compute the integer accumulator and then the fixed-point
+requantization literally. This module holds what lets the fast
 path produce the *same integers* with far fewer NumPy passes: everything per channel is computed once in
 prepare (:func:`prepare_folded_requant`), and at run time each output needs one float64 sum (BLAS or a
 sum of shifted slices) and a short tail (:func:`requant_tail`).

@@ -101,11 +101,18 @@ def _tconv_model(
     w_dt=None,
     omit_bias_slot=False,
     shape_dt="int32",
+    shape_input=False,
     **options,
 ) -> bytes:
-    """A one-op TRANSPOSE_CONV model: inputs (output_shape, weights [O,KH,KW,I], input, optional bias)."""
+    """A one-op TRANSPOSE_CONV model: inputs (output_shape, weights [O,KH,KW,I], input, optional bias).
+
+    ``shape_input``: output_shape is the first graph input (fed at run time) instead of a constant.
+    """
     b = ModelBuilder()
-    shp = b.add_constant("output_shape", np.asarray(out_shape), shape_dt)
+    if shape_input:
+        shp = b.add_input("output_shape", (len(out_shape),), shape_dt)
+    else:
+        shp = b.add_constant("output_shape", np.asarray(out_shape), shape_dt)
     w_dt = w_dt or W_DT[dt]
     wt = b.add_constant("w", w, w_dt, **_quant(w_dt, s_w, zp_w, 0))
     x = b.add_input("x", x_shape, dt, **_quant(dt, s_in, zp_in))
@@ -267,8 +274,11 @@ def dw_case(draw, dt, per_channel=True):
 
 
 @st.composite
-def tconv_case(draw, dt, per_channel=True, int32_bias=False):
-    """Random TRANSPOSE_CONV: output size consistent with the input (sometimes not), optional bias."""
+def tconv_case(draw, dt, per_channel=True, int32_bias=False, shape_input=False):
+    """Random TRANSPOSE_CONV: output size consistent with the input (sometimes not), optional bias.
+
+    ``shape_input``: output_shape is a graph input and the case is ``(model, [output_shape, x])``.
+    """
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     c, o = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
@@ -302,7 +312,12 @@ def tconv_case(draw, dt, per_channel=True, int32_bias=False):
     else:
         opts["quantized_bias_type"] = _draw_bias_option(draw, dt)
     bias = _bias(rng, dt, o, bias_dt) if draw(st.booleans()) else None
-    model = _tconv_model((bsz, max(oh, 1), max(ow, 1), o), x.shape, wts, bias, dt=dt, bias_dt=bias_dt, **kwargs, **opts)
+    out_shape = (bsz, max(oh, 1), max(ow, 1), o)
+    model = _tconv_model(
+        out_shape, x.shape, wts, bias, dt=dt, bias_dt=bias_dt, shape_input=shape_input, **kwargs, **opts
+    )
+    if shape_input:
+        return model, [np.asarray(out_shape, np.int32), x]
     return model, x
 
 
@@ -479,7 +494,7 @@ def test_fast_path_equals_trace(dt, kind, rounding, data):
 
 
 def test_im2col_row_blocks_match_single_block(monkeypatch):
-    from refquant.ops import conv as convmod
+    from refquant.ops.conv import common
 
     rng = np.random.default_rng(3)
     x = _rand_int(rng, "int8", (2, 11, 9, 6))
@@ -490,7 +505,7 @@ def test_im2col_row_blocks_match_single_block(monkeypatch):
     )  # fmt: skip
     full = run_refquant(model, [x]).values[3]
     for block in (1, 1000, 3000):  # one row per block, two rows per block, one batch element per block
-        monkeypatch.setattr(convmod, "_IM2COL_BLOCK", block)
+        monkeypatch.setattr(common, "_IM2COL_BLOCK", block)
         blocks = run_refquant(model, [x]).values[3]
         np.testing.assert_array_equal(full, blocks)
 
@@ -619,11 +634,11 @@ def test_fast_path_checked_mode_for_large_bounds(op):
 @pytest.mark.parametrize("weight_block", [1, 7, 1 << 17])
 def test_fast_path_blocks(monkeypatch, block, weight_block):
     """Row blocks, output-channel chunks, strided (phase-split) depthwise and grouped convolutions."""
-    from refquant.ops import conv as convmod
     from refquant.ops import fastpath
+    from refquant.ops.conv import conv2d
 
     monkeypatch.setattr(fastpath, "BLOCK_ELEMENTS", block)
-    monkeypatch.setattr(convmod, "_WEIGHT_BLOCK", weight_block)
+    monkeypatch.setattr(conv2d, "_WEIGHT_BLOCK", weight_block)
     rng = np.random.default_rng(block + weight_block)
     cases = [
         ("CONV_2D", (2, 7, 9, 6), (5, 1, 1, 6), dict(stride_h=1, stride_w=1)),
@@ -1009,17 +1024,115 @@ def test_unsupported_filter_types():
         run_refquant(model, [xi])
 
 
-def test_transpose_conv_needs_known_output_shape():
-    b = ModelBuilder()
-    shp = b.add_input("shape", (4,), "int32")
-    wt = b.add_constant("w", np.ones((1, 1, 1, 1), np.int8), "int8", scale=0.1, zero_point=0)
-    x = b.add_input("x", (1, 2, 2, 1), "int8", scale=0.1, zero_point=0)
-    y = b.add_tensor("y", (1, 2, 2, 1), "int8", scale=0.1, zero_point=0)
-    b.add_operator("TRANSPOSE_CONV", [shp, wt, x], [y], padding="SAME", stride_h=1, stride_w=1)
-    b.mark_output(y)
-    it = refquant.Interpreter(model_content=b.build())
-    with pytest.raises(UnsupportedOpError, match="output_shape"):
+# ---------------------------------------------------------------------------------------------
+# TRANSPOSE_CONV whose output_shape is fed at run time (tflite-micro's seanet models: int16x8, the shape a
+# graph input): prepare is deferred to the run, where LiteRT resizes its dynamic output
+
+
+def _tconv_runtime_model(dt, x_shape, w, bias, out_shape, rng, **opts):
+    """A quantized TRANSPOSE_CONV whose output_shape is graph input 0 (int32[4]), fed at run time."""
+    s_in, s_w, zp_in, zp_out, s_out = _quant_params(rng, dt, w.shape[0], w[0].size, True)
+    return _tconv_model(
+        out_shape, x_shape, w, bias, dt=dt, s_in=s_in, s_w=s_w, zp_in=zp_in, zp_out=zp_out, s_out=s_out,
+        shape_input=True, **opts,
+    )  # fmt: skip
+
+
+RUNTIME_SHAPE_CASES = [
+    # (input NHWC, weights OHWI, output_shape, options)
+    ((1, 4, 5, 3), (2, 3, 3, 3), (1, 8, 10, 2), dict(padding="SAME", stride_h=2, stride_w=2)),
+    ((2, 3, 3, 2), (3, 2, 3, 2), (2, 8, 11, 3), dict(padding="VALID", stride_h=3, stride_w=3)),
+    ((1, 6, 1, 4), (4, 5, 1, 4), (1, 6, 1, 4), dict(padding="SAME", stride_h=1, stride_w=1)),  # seanet-like 1-D
+    ((1, 5, 1, 2), (2, 4, 1, 2), (1, 10, 1, 2), dict(padding="SAME", stride_h=2, stride_w=1)),
+]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("dt", ["int8", "int16"])
+@pytest.mark.parametrize("case", range(len(RUNTIME_SHAPE_CASES)))
+def test_transpose_conv_output_shape_fed_at_run_time(litert, dt, case):
+    """output_shape is an int32[4] graph input: refquant.Interpreter equals LiteRT BUILTIN_REF element for element."""
+    x_shape, w_shape, out_shape, opts = RUNTIME_SHAPE_CASES[case]
+    rng = np.random.default_rng(case * 2 + (dt == "int16"))
+    w = _rand_int(rng, "int8", w_shape)
+    bias = _bias(rng, dt, w_shape[0])
+    model = _tconv_runtime_model(dt, x_shape, w, bias, out_shape, rng, quantized_bias_type="FLOAT32", **opts)
+    x = _rand_int(rng, dt, x_shape)
+    shape = np.asarray(out_shape, np.int32)
+    res = litert.run(model, [shape, x])
+    assert res.status == "ok", res.message
+    assert res.outputs[0].shape == out_shape
+    it = refquant.Interpreter(model_content=model)
+    it.allocate_tensors()
+    shp_d, x_d = it.get_input_details()
+    it.set_tensor(shp_d["index"], shape)
+    it.set_tensor(x_d["index"], x)
+    it.invoke()
+    out = it.get_tensor(it.get_output_details()[0]["index"])
+    np.testing.assert_array_equal(out, res.outputs[0], strict=True)
+    assert check_against_litert(litert, model, [shape, x]) == "ok"  # every tensor, through the shared helper
+    # The same model run again with another (consistent) output_shape is prepared afresh.
+    if opts["padding"] == "SAME" and opts["stride_h"] > 1:
+        smaller = np.asarray(out_shape, np.int32) - np.array([0, 1, 0, 0], np.int32)
+        assert check_against_litert(litert, model, [smaller, x]) == "ok"
+
+
+@pytest.mark.oracle
+@settings()
+@given(st.sampled_from(["int8", "int16"]), st.data())
+def test_transpose_conv_output_shape_fed_at_run_time_random(litert, dt, data):
+    """Random geometries (some inconsistent, which both must refuse) with output_shape fed at run time."""
+    model, inputs = data.draw(tconv_case(dt, shape_input=True))
+    check_against_litert(litert, model, inputs)
+
+
+WRONG_RUNTIME_SHAPES = [
+    ((1, 9, 9, 2), "convolution of the output 9x9"),  # SAME stride 2 of 9 gives 5, not the input's 3
+    ((1, 6, 7, 2), "convolution of the output 6x7"),
+    ((1, -6, 6, 2), "height and width must be > 0"),
+    ((1, 6, -6, 2), "height and width must be > 0"),
+    ((-1, 6, 6, 2), "batch"),
+    ((1, 6, 6, -2), "output channels"),
+    ((2, 6, 6, 2), "batch"),
+    ((1, 6, 6, 3), "output channels"),
+    ((1, 6, 6), "4 elements"),
+    ((1, 6, 6, 2, 1), "4 elements"),
+]
+
+
+def _wrong_shape_model():
+    """int8 TRANSPOSE_CONV, input 3x3, SAME stride 2 (consistent outputs: 5x5 and 6x6), output_shape fed at run time."""
+    rng = np.random.default_rng(5)
+    w = _rand_int(rng, "int8", (2, 3, 3, 2))
+    model = _tconv_runtime_model(
+        "int8", (1, 3, 3, 2), w, None, (1, 6, 6, 2), rng, padding="SAME", stride_h=2, stride_w=2
+    )
+    return model, _rand_int(rng, "int8", (1, 3, 3, 2))
+
+
+@pytest.mark.parametrize("shape, match", WRONG_RUNTIME_SHAPES)
+def test_transpose_conv_wrong_run_time_output_shape(shape, match):
+    """A run-time output_shape LiteRT's checks reject is a refquant PrepareError at run time, not a raw exception."""
+    model, x = _wrong_shape_model()
+    it = refquant.Interpreter(model_content=model)
+    it.allocate_tensors()  # the shape is not known yet: nothing to refuse
+    shp_d, x_d = it.get_input_details()
+    if len(shape) != 4:
+        it.resize_tensor_input(shp_d["index"], (len(shape),))
         it.allocate_tensors()
+    it.set_tensor(shp_d["index"], np.asarray(shape, np.int32))
+    it.set_tensor(x_d["index"], x)
+    with pytest.raises(PrepareError, match=match):
+        it.invoke()
+
+
+@pytest.mark.oracle
+def test_transpose_conv_wrong_run_time_output_shape_litert_rejects(litert):
+    """LiteRT BUILTIN_REF refuses each of those run-time shapes too (its Prepare or Eval fails)."""
+    model, x = _wrong_shape_model()
+    for shape, _ in WRONG_RUNTIME_SHAPES:
+        assert check_against_litert(litert, model, [np.asarray(shape, np.int32), x]) == "rejected", shape
+    assert check_against_litert(litert, model, [np.asarray((1, 5, 5, 2), np.int32), x]) == "ok"
 
 
 def test_mbqm64_shift_out_of_range_refused():

@@ -21,7 +21,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from refquant.errors import EvalError, QuantParamError, RefquantError, UnsupportedOpError
-from refquant.ops.conv import ConvHybridData, DepthwiseHybridData
+from refquant.ops.conv.hybrid import ConvHybridData, DepthwiseHybridData
 from refquant.tflite.builder import ModelBuilder
 from tests.opcheck import check_against_litert, run_refquant
 from tests.ops.test_conv import _conv_model, _fit_valid, _op_and_inputs, _tconv_model

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import refquant
 from refquant.errors import InputError
-from refquant.ops import conv as convmod
+from refquant.ops.conv import conv2d
 from refquant.ops.fully_connected import float_matmul, sequential_matmul_f32
 from tests.opcheck import run_refquant
 from tests.ops.test_conv import _conv_model, conv_case, tconv_case
@@ -89,8 +89,8 @@ def test_conv2d_float64_channel_chunks_and_row_blocks(monkeypatch):
         b = rng.normal(0, 1, 12).astype(np.float32)
         model = _conv_model("CONV_2D", x.shape, w, b, dt="float32", **{**OPTS, "stride_h": stride, "stride_w": stride})
         whole = run_refquant(model, [x], float_accumulation="float64").values[3]
-        monkeypatch.setattr(convmod, "_WEIGHT_BLOCK", 40)  # a few channels per chunk
-        monkeypatch.setattr(convmod, "rows_per_block", lambda n, target=None: max(1, 300 // n))  # part rows
+        monkeypatch.setattr(conv2d, "_WEIGHT_BLOCK", 40)  # a few channels per chunk
+        monkeypatch.setattr(conv2d, "rows_per_block", lambda n, target=None: max(1, 300 // n))  # part rows
         split = run_refquant(model, [x], float_accumulation="float64").values[3]
         monkeypatch.undo()
         np.testing.assert_array_equal(split, whole)
