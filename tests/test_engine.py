@@ -284,3 +284,48 @@ def test_isolate_refuses_a_different_model(model_file, data_file, tmp_path):
     export_golden(model_file, data_file, tmp_path / "a")
     with pytest.raises(InputError, match="not the model REF was made from"):
         isolate_operators(tmp_path / "a", tmp_path / "a", model_path("digits_int8_ptq"))
+
+
+def runtime_transpose_conv_model() -> bytes:
+    """int16x8 TRANSPOSE_CONV whose output_shape is a graph input (as in tflite-micro's seanet models)."""
+    rng = np.random.default_rng(11)
+    b = ModelBuilder()
+    shape = b.add_input("output_shape", (4,), "int32")
+    w = b.add_constant(
+        "w", rng.integers(-127, 128, size=(2, 3, 3, 2)).astype(np.int8), scale=[0.02, 0.03], quantized_dimension=0
+    )
+    x = b.add_input("x", (1, 3, 3, 2), "int16", scale=0.01, zero_point=0)
+    bias = b.add_constant("bias", np.array([1000, -2000], np.int64), scale=[0.0002, 0.0003], quantized_dimension=0)
+    y = b.add_tensor("y", (1, 6, 6, 2), "int16", scale=0.02, zero_point=0)
+    b.add_operator("TRANSPOSE_CONV", [shape, w, x, bias], [y], padding="SAME", stride_h=2, stride_w=2)
+    b.mark_output(y)
+    return b.build()
+
+
+def test_every_command_runs_a_runtime_shaped_transpose_conv(tmp_path, capsys):
+    model = tmp_path / "tconv.tflite"
+    model.write_bytes(runtime_transpose_conv_model())
+    rng = np.random.default_rng(2)
+    data = tmp_path / "data.npz"
+    np.savez(
+        data,
+        output_shape=np.tile(np.array([1, 6, 6, 2], np.int32), (2, 1)),
+        x=rng.integers(-3000, 3000, size=(2, 1, 3, 3, 2)).astype(np.int16),
+    )
+    it = refquant.Interpreter(model_path=model)
+    it.allocate_tensors()
+    it.set_tensor(0, np.array([1, 6, 6, 2], np.int32))
+    it.set_tensor(2, np.load(data)["x"][1])
+    it.invoke()
+    want = it.get_tensor(4)
+    assert want.shape == (1, 6, 6, 2)
+    report = refquant.compare(model, inputs=data, progress=False)
+    assert next(t for t in report.tensors if t.name == "y").local.count == 2 * 72
+    man = export_golden(model, data, tmp_path / "g", accumulators=True)
+    y = next(t for t in man["tensors"] if t["name"] == "y")
+    np.testing.assert_array_equal(np.load(tmp_path / "g" / y["file"])[1], want)
+    assert man["ops"][0]["accumulators"]
+    tr = trace_element(model, data, "y", "0,5,5,1", sample=1)
+    assert tr.matches_run and tr.value == want[0, 5, 5, 1]
+    assert main(["diff", str(tmp_path / "g"), str(tmp_path / "g"), "--isolate"]) == 0
+    assert "no operator is wrong given its inputs" in capsys.readouterr().out
