@@ -47,12 +47,12 @@ from ..errors import InputError, QuantParamError, UnsupportedOpError
 from ..fixedpoint import (
     INT32_MAX,
     count_leading_zeros32,
-    multiply_by_quantized_multiplier,
-    multiply_by_quantized_multiplier_smaller_than_one_exp,
     one_over_one_plus_x_for_x_in_0_1,
     rounding_divide_by_pot,
+    rounding_divide_by_pot_x86,
     saturating_rounding_doubling_high_mul,
     saturating_rounding_doubling_high_mul_int16,
+    wrap_int32_i64,
 )
 from ..quantization import (
     calculate_activation_range_float,
@@ -60,8 +60,13 @@ from ..quantization import (
     quantize_multiplier,
     quantize_multiplier_smaller_than_one_exp,
 )
+from ..requantize import (
+    mbqm_per_tensor_inplace,
+    mbqm_single_rounding_any_shift,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_smaller_than_one_exp,
+)
 from .base import OpContext, OpData, Step, TensorInfo, broadcast_shape
-from .fastpath import mbqm_scalar_inplace
 from .lut import checked_log2
 
 __all__ = [
@@ -90,31 +95,10 @@ Stage = tuple[str, np.ndarray, str]
 # Shared helpers
 
 
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    """int64 array -> the same values wrapped to int32 (still int64): C int32 overflow on x86."""
-    return ((v + 2**31) & 0xFFFFFFFF) - 2**31
-
-
 def _clrsb32(v: np.ndarray) -> np.ndarray:
     """``CountLeadingSignBits`` of int32 values (31 for 0 and -1), as int64."""
     u = np.where(v < 0, ~v, v)
     return count_leading_zeros32(u).astype(np.int64) - 1
-
-
-def _rdbpot_x86(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    """gemmlowp ``RoundingDivideByPOT(int32 x, int e)`` as x86 scalar code runs it for ANY ``e``.
-
-    For 0 <= e <= 31 this is the normal rounding division (ties away from zero). Outside that range
-    the C++ is undefined; the compiled REF kernel computes ``mask = int32((1ll << (e & 63)) - 1)``
-    and ``x >> (e & 31)`` (the hardware masks shift counts), which this reproduces.
-    """
-    e = np.asarray(exponent, dtype=np.int64)
-    with np.errstate(over="ignore"):
-        mask64 = (np.int64(1) << (e & 63)) - np.int64(1)
-    mask = _wrap32(mask64)
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> (e & 31)) + (remainder > threshold)
 
 
 def element_inputs(
@@ -262,14 +246,6 @@ def _twice_max_multipliers(
     return twice_max, m1, m2
 
 
-def _mbqm_stoe(x: np.ndarray, m: int, shift: int, rounding: str) -> np.ndarray:
-    return multiply_by_quantized_multiplier_smaller_than_one_exp(x, m, shift, rounding).astype(np.int64)  # type: ignore[arg-type]
-
-
-def _mbqm(x: np.ndarray, m: int, shift: int, rounding: str) -> np.ndarray:
-    return multiply_by_quantized_multiplier(x, m, shift, rounding).astype(np.int64)  # type: ignore[arg-type]
-
-
 # ---------------------------------------------------------------------------------------------
 # ADD / SUB
 
@@ -330,16 +306,16 @@ class AddSubQuantized(_Staged, OpData):
             a = x1.astype(np.int64)  # an array even for 0-d inputs, so that the in-place steps apply
             a += self.input1_offset
             a <<= ls  # |(x + offset) << 15| < 2^31
-            mbqm_scalar_inplace(a, self.input1_multiplier, self.input1_shift, rnd)
+            mbqm_per_tensor_inplace(a, self.input1_multiplier, self.input1_shift, rnd)
             b = x2.astype(np.int64)
             b += self.input2_offset
             b <<= ls
-            mbqm_scalar_inplace(b, self.input2_multiplier, self.input2_shift, rnd)
+            mbqm_per_tensor_inplace(b, self.input2_multiplier, self.input2_shift, rnd)
             raw = np.asarray(a + b if self.sign > 0 else a - b, dtype=np.int64)
             raw += 2**31  # wrap to int32 (as the C int32 sum does)
             raw &= 0xFFFFFFFF
             raw -= 2**31
-            mbqm_scalar_inplace(raw, self.output_multiplier, self.output_shift, rnd)
+            mbqm_per_tensor_inplace(raw, self.output_multiplier, self.output_shift, rnd)
             raw += self.output_offset
             np.clip(raw, self.act_min, self.act_max, out=raw)
             out = raw.astype(self.output_dtypes[0])
@@ -357,10 +333,16 @@ class AddSubQuantized(_Staged, OpData):
         ls = self.left_shift
         v1 = (x1 + self.input1_offset) << ls  # |v| < 2^16 * 2^15 = 2^31: fits int32
         v2 = (x2 + self.input2_offset) << ls
-        a = _mbqm_stoe(v1, self.input1_multiplier, self.input1_shift, self.rounding)
-        b = _mbqm_stoe(v2, self.input2_multiplier, self.input2_shift, self.rounding)
-        raw = _wrap32(a + self.sign * b)
-        scaled = _mbqm_stoe(raw, self.output_multiplier, self.output_shift, self.rounding)
+        a = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v1, self.input1_multiplier, self.input1_shift, self.rounding
+        ).astype(np.int64)
+        b = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v2, self.input2_multiplier, self.input2_shift, self.rounding
+        ).astype(np.int64)
+        raw = wrap_int32_i64(a + self.sign * b)
+        scaled = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            raw, self.output_multiplier, self.output_shift, self.rounding
+        ).astype(np.int64)
         shifted = scaled + self.output_offset
         out = np.clip(shifted, self.act_min, self.act_max).astype(self.output_dtypes[0])
         op = "+" if self.sign > 0 else "-"
@@ -457,10 +439,10 @@ class PlainArithmetic(_Staged, OpData):
                 # INT32_MIN / -1 overflows: the wheel returns INT32_MAX (observed; no SIGFPE).
                 r = np.where((a < 0) != (b < 0), -q, np.minimum(q, INT32_MAX))
             else:
-                d = a - b if wide else _wrap32(a - b)
+                d = a - b if wide else wrap_int32_i64(a - b)
                 r = d * d
         if not wide:
-            r = _wrap32(r)
+            r = wrap_int32_i64(r)
         steps: list[Stage] = [("raw", r, self.kind + (" (int64 wraps)" if wide else " (int32 wraps)"))]
         if self.act_min is not None:
             r = np.clip(r, self.act_min, self.act_max)
@@ -603,8 +585,10 @@ class MulQuantized(_Staged, OpData):
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         v1 = np.asarray(inputs[0]).astype(np.int64) + self.input1_offset
         v2 = np.asarray(inputs[1]).astype(np.int64) + self.input2_offset
-        prod = _wrap32(v1 * v2)  # |prod| <= 2^30 for int16 (zero points 0), <= 255^2 for 8-bit
-        scaled = _mbqm(prod, self.output_multiplier, self.output_shift, self.rounding)
+        prod = wrap_int32_i64(v1 * v2)  # |prod| <= 2^30 for int16 (zero points 0), <= 255^2 for 8-bit
+        scaled = multiply_by_quantized_multiplier(
+            prod, self.output_multiplier, self.output_shift, self.rounding
+        ).astype(np.int64)
         shifted = scaled + self.output_offset
         out = np.clip(shifted, self.act_min, self.act_max).astype(self.output_dtypes[0])
         return [
@@ -691,25 +675,6 @@ def prepare_mul(ctx: OpContext) -> OpData:
 # DIV
 
 
-def _mbqm_single_any(x: np.ndarray, m: Any, shift: Any) -> np.ndarray:
-    """Single-rounding MBQM for any shift: ``floor((x*M + 2^(t-1)) / 2^t)`` with ``t = 31 - shift``.
-
-    LiteRT's single-rounding build only defines ``-31 <= shift <= 30``; DIV's intermediate shifts
-    leave that range, where this returns the exact mathematical value (``t`` is capped at 63, beyond
-    which the result no longer changes; ``t <= 0`` is an exact left shift, wrapped to int32).
-    ``m`` and ``shift`` may be arrays broadcasting against ``x``.
-    """
-    t = 31 - np.asarray(shift, dtype=np.int64)
-    p = x * np.asarray(m, dtype=np.int64)  # |p| < 2^62
-    t_right = np.clip(t, 1, 63)
-    right = (p + (np.int64(1) << (t_right - 1))) >> t_right  # p + 2^62 < 2^63
-    if np.any(t <= 0):
-        with np.errstate(over="ignore"):
-            left = p << np.clip(-t, 0, 62)
-        right = np.where(t >= 1, right, left)
-    return _wrap32(right)
-
-
 @dataclass(frozen=True)
 class DivQuantized(_Staged, OpData):
     """Quantized DIV (LiteRT ``reference_ops::DivElementwise`` / ``BroadcastDivSlowQuantized``)."""
@@ -749,12 +714,12 @@ class DivQuantized(_Staged, OpData):
         headroom = _clrsb32(v1)
         total = self.output_shift - recip_shift - headroom
         if self.rounding == "single":
-            quotient = _mbqm_single_any(v1, inv, headroom)
-            scaled = _mbqm_single_any(quotient, self.output_multiplier, total)
+            quotient = mbqm_single_rounding_any_shift(v1, inv, headroom)
+            scaled = mbqm_single_rounding_any_shift(quotient, self.output_multiplier, total)
         else:
             quotient = saturating_rounding_doubling_high_mul(v1 << headroom, inv).astype(np.int64)
             high = saturating_rounding_doubling_high_mul(quotient, self.output_multiplier).astype(np.int64)
-            scaled = _rdbpot_x86(high, -total)
+            scaled = rounding_divide_by_pot_x86(high, -total)
         shifted_out = scaled + self.output_offset
         out = np.clip(shifted_out, self.act_min, self.act_max).astype(self.output_dtypes[0])
         return [
@@ -830,11 +795,17 @@ class SquaredDifferenceInt8(_Staged, OpData):
         ls = self.left_shift
         v1 = (np.asarray(inputs[0]).astype(np.int64) + self.input1_offset) << ls
         v2 = (np.asarray(inputs[1]).astype(np.int64) + self.input2_offset) << ls
-        a = _mbqm_stoe(v1, self.input1_multiplier, self.input1_shift, self.rounding)
-        b = _mbqm_stoe(v2, self.input2_multiplier, self.input2_shift, self.rounding)
+        a = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v1, self.input1_multiplier, self.input1_shift, self.rounding
+        ).astype(np.int64)
+        b = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v2, self.input2_multiplier, self.input2_shift, self.rounding
+        ).astype(np.int64)
         diff = a - b
-        sq = _wrap32(diff * diff)  # |diff| <= 255 * 2^7, so the square is below 2^31
-        scaled = _mbqm_stoe(sq, self.output_multiplier, self.output_shift, self.rounding)
+        sq = wrap_int32_i64(diff * diff)  # |diff| <= 255 * 2^7, so the square is below 2^31
+        scaled = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            sq, self.output_multiplier, self.output_shift, self.rounding
+        ).astype(np.int64)
         shifted = scaled + self.output_offset
         out = np.clip(shifted, -128, 127).astype(np.int8)
         return [

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, UnsupportedOpError
-from ..fixedpoint import round_half_away_from_zero
+from ..fixedpoint import round_half_away_from_zero, wrap_int32
 from . import lut as L
 from .base import OpContext, OpData, Step, TensorInfo
 from .elementwise import Stage, _binary_prepare, _same_output_dtype, _Staged
@@ -90,11 +90,6 @@ __all__ = [
 F32 = np.float32
 _FLT_MAX = F32(np.finfo(np.float32).max)
 _INT_RANGES = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
-
-
-def _wrap(v: np.ndarray, dtype: str) -> np.ndarray:
-    """int64 values wrapped to ``dtype`` (two's complement), as the C conversion on x86 stores them."""
-    return np.asarray(v).astype(np.int64).astype(dtype)
 
 
 def _clamp_keep_nan(x: np.ndarray) -> np.ndarray:
@@ -208,7 +203,7 @@ class FloorDivModData(_Staged, OpData):
                         ("output", q.astype(F32), "rounded to float32"),
                     ]
                 q = np.floor_divide(a.astype(np.int64), b.astype(np.int64))
-                return [("floor quotient", q, "floor(a / b), exact"), ("output", _wrap(q, dt.name), f"wrapped to {dt}")]
+                return [("floor quotient", q, "floor(a / b), exact"), ("output", q.astype(dt), f"wrapped to {dt}")]
             if dt.kind == "f":
                 r = np.fmod(a, b).astype(F32)
             else:
@@ -266,9 +261,9 @@ def _repeated_squaring(base: np.ndarray, k: int) -> np.ndarray:
                 out = _clamp_keep_nan((base * out).astype(F32))
         else:
             wide = half.astype(np.int64)
-            out = _wrap(wide * wide, "int32")
+            out = wrap_int32(wide * wide)
             if k % 2:
-                out = _wrap(base.astype(np.int64) * out.astype(np.int64), "int32")
+                out = wrap_int32(base.astype(np.int64) * out.astype(np.int64))
     return out
 
 
@@ -298,7 +293,7 @@ class PowData(_Staged, OpData):
                 p = np.power(x.astype(np.float64), e.astype(np.float64))
             return [
                 ("double pow", p, "pow(double(x), double(e))"),
-                ("output", _wrap(L.float_to_int32(p), "int32"), "int32 conversion"),
+                ("output", wrap_int32(L.float_to_int32(p)), "int32 conversion"),
             ]
         return [("output", L.libm_f32("powf", x, e), "glibc powf")]
 
@@ -329,7 +324,7 @@ class AddNData(OpData):
                 if acc.dtype == np.float32:
                     acc = _clamp_keep_nan((acc + x).astype(F32))
                 else:
-                    acc = _wrap(acc.astype(np.int64) + x.astype(np.int64), "int32")
+                    acc = wrap_int32(acc.astype(np.int64) + x.astype(np.int64))
                 partial.append(acc)
         return partial
 
