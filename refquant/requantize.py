@@ -22,9 +22,11 @@ Variant                                            Reproduces
 :func:`multiply_by_quantized_multiplier_int64`     ``MultiplyByQuantizedMultiplier(int64, int32, int)``
                                                    ("MBQM64", int64 accumulators)
 :func:`requantize_float64`                         FULLY_CONNECTED's ``int32(round(double(acc) * scale))``
+:func:`requantize_concatenation_uint8`             CONCATENATION's float32 rescale of uint8 inputs
 :func:`mbqm_per_tensor_inplace`                    MBQM for one (M, shift <= 0), in place on int64
 :func:`prepare_folded_requant` / :func:`requant_tail`  the conv family's per-channel MBQM folded into an
                                                    exact float64 accumulation
+:func:`resize_bilinear_rounding_shift`             RESIZE_BILINEAR's integer rounding (both builds)
 :func:`mbqm_steps` / :func:`mbqm64_steps`          step-by-step Python-int versions for traces
 =================================================  ===================================================
 
@@ -78,10 +80,12 @@ __all__ = [
     "mbqm64_reduced_multiplier",
     "multiply_by_quantized_multiplier_int64",
     "requantize_float64",
+    "requantize_concatenation_uint8",
     "mbqm_per_tensor_inplace",
     "FoldedRequant",
     "prepare_folded_requant",
     "requant_tail",
+    "resize_bilinear_rounding_shift",
     "mbqm_steps",
     "mbqm64_steps",
 ]
@@ -358,6 +362,27 @@ def requantize_float64(acc: ArrayLike, effective_scale: ArrayLike) -> NDArray[np
 
 
 # ---------------------------------------------------------------------------------------------
+# float32 requantization of CONCATENATION's uint8 inputs (concatenation.h)
+
+
+def requantize_concatenation_uint8(q: ArrayLike, r: np.float32, bias: np.float32, zp_out: int) -> NDArray[np.uint8]:
+    """``reference_ops::ConcatenationWithScaling``'s per-element float32 requantization of a uint8 input.
+
+    ``clamp(int32(roundf(f32(f32(q) * r) + bias)) + zp_out, 0, 255)`` with ``r = f32(s_in * f32(1/s_out))``
+    and ``bias = f32(-zp_in * r)`` (computed by the caller at prepare time): a float32 product and add,
+    then ``roundf`` (ties away from zero). An out-of-range or NaN conversion gives INT32_MIN (x86
+    ``cvttss2si``) and ``+ zp_out`` wraps like a C int32. ``q``: uint8 values. Output: uint8 array.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = round_half_away_from_zero(np.asarray(q).astype(np.float32) * r + bias)  # float32 product, add, roundf
+        ok = (v >= np.float32(INT32_MIN)) & (v < np.float32(2**31))  # NaN -> False
+    i32 = np.where(ok, v, np.float32(0)).astype(np.int64)
+    i32 = np.where(ok, i32, INT32_MIN)
+    out = wrap_int32_i64(i32 + zp_out)  # int32 add, wrapping
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
 # In-place per-tensor MBQM (the elementwise fast path)
 
 
@@ -625,6 +650,24 @@ def requant_tail(t: np.ndarray, out: np.ndarray, fr: FoldedRequant, cs: slice = 
     np.bitwise_xor(u, u.dtype.type(fr.zp_shift), out=u)
 
 
+# ---------------------------------------------------------------------------------------------
+# Rounding right shift of RESIZE_BILINEAR's integer kernel (resize_bilinear.h)
+
+
+def resize_bilinear_rounding_shift(v: ArrayLike, exponent: int, rounding: str = "double") -> NDArray[np.int64]:
+    """The rounding of ``reference_ops::ResizeBilinearInteger``'s fixed-point sum by ``2^exponent``.
+
+    double (default build): ``(v + (v > 0 ? 2^(e-1) : -2^(e-1))) / 2^e`` with C division (truncation):
+    nearest, ties away from zero. single (``TFLITE_SINGLE_ROUNDING``): ``(v + 2^(e-1)) >> e``: nearest,
+    ties toward +infinity. ``v``: integers with ``|v| < 2^62``; ``exponent``: 1..62 (RESIZE uses 20).
+    Output: int64 array.
+    """
+    a = np.asarray(v, dtype=np.int64)
+    half = np.int64(1) << (exponent - 1)
+    if check_rounding(rounding) == "single":
+        return (a + half) >> exponent
+    r = a + np.where(a > 0, half, -half)
+    return np.where(r >= 0, r >> exponent, -((-r) >> exponent))  # C '/' truncates toward zero
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..fixedpoint import INT32_MIN, round_half_away_from_zero
 from ..model import numpy_dtype
+from ..requantize import requantize_concatenation_uint8
 from .base import OpContext, OpData, Step, TensorInfo
 
 __all__ = [
@@ -626,7 +627,7 @@ class ConcatenationData(MovementData):
             if self.scalars:
                 a = a.reshape(1)
             if rs is not None and rescale:
-                a = _rescale_uint8(a, *rs)
+                a = requantize_concatenation_uint8(a, *rs)
             parts.append(a)
         return np.concatenate(parts, axis=self.axis)
 
@@ -657,7 +658,7 @@ class ConcatenationData(MovementData):
         r, bias, zp_out = rs
         prod = np.float32(np.float32(q) * r)
         total = np.float32(prod + bias)
-        out = int(_rescale_uint8(np.asarray([q]), r, bias, zp_out)[0])
+        out = int(requantize_concatenation_uint8(np.asarray([q]), r, bias, zp_out)[0])
         return steps + [
             Step("q", int(q), "uint8 input value"),
             Step("q * r", float(prod), f"float32 product with r = f32(s_in * f32(1/s_out)) = {float(r)!r}"),
@@ -665,17 +666,6 @@ class ConcatenationData(MovementData):
             Step("roundf", float(round_half_away_from_zero(total)), "round half away from zero"),
             Step("output", out, f"+ output zero point {zp_out}, clamped to [0, 255]"),
         ]
-
-
-def _rescale_uint8(q: np.ndarray, r: np.float32, bias: np.float32, zp_out: int) -> np.ndarray:
-    """ConcatenationWithScaling's per-element float32 requantization of one uint8 input."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        v = round_half_away_from_zero(q.astype(np.float32) * r + bias)  # float32 product, add, roundf
-        ok = (v >= np.float32(INT32_MIN)) & (v < np.float32(2**31))  # NaN -> False
-    i32 = np.where(ok, v, np.float32(0)).astype(np.int64)
-    i32 = np.where(ok, i32, INT32_MIN)
-    out = ((i32 + zp_out - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN  # int32 add, wrapping
-    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 _CONCAT_TYPES = ("int8", "uint8", "int16", "int32", "int64", "float32", "float16", "bool", "uint32")
