@@ -50,7 +50,7 @@ from ..quantization import quantize_multiplier
 from ..requantize import multiply_by_quantized_multiplier
 from . import lut as L
 from .base import OpContext, OpData, TensorInfo, broadcast_shape
-from .elementwise import MAX_BROADCAST_RANK, Stage, _Staged
+from .staging import MAX_BROADCAST_RANK, Stage, Staged
 
 __all__ = [
     "prepare_relu",
@@ -115,7 +115,7 @@ def _bound(bound: float, scale: np.float32, zp: int) -> int:
 
 
 @dataclass(frozen=True)
-class FloatUnary(_Staged, OpData):
+class FloatUnary(Staged, OpData):
     """A float32 elementwise function, following the LiteRT reference float kernel named by ``kind``."""
 
     #: Which function: relu, relu6, relu_n1_to_1, relu_0_to_1, leaky_relu, logistic, tanh, hard_swish,
@@ -261,7 +261,7 @@ def _float(ctx: OpContext, x: TensorInfo, kind: str, alpha: float = 0.0) -> OpDa
 
 
 @dataclass(frozen=True)
-class ReluQuantized(_Staged, OpData):
+class ReluQuantized(Staged, OpData):
     """Quantized RELU/RELU6/RELU_N1_TO_1/RELU_0_TO_1 (LiteRT ``activations.cc`` QuantizedReluX, ``reference_ops::ReluX``)."""
 
     #: Input zero point (subtracted).
@@ -343,7 +343,7 @@ def prepare_relu_0_to_1(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class LeakyReluQuantized(_Staged, OpData):
+class LeakyReluQuantized(Staged, OpData):
     """Quantized LEAKY_RELU (LiteRT ``reference_ops::QuantizeLeakyRelu``)."""
 
     #: Input zero point (subtracted).
@@ -410,7 +410,7 @@ def prepare_leaky_relu(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class PreluQuantized(_Staged, OpData):
+class PreluQuantized(Staged, OpData):
     """Quantized PRELU (LiteRT ``reference_ops::Prelu`` / ``BroadcastPrelu4DSlow``)."""
 
     #: Input and alpha zero points (subtracted).
@@ -451,7 +451,7 @@ class PreluQuantized(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class PreluFloat(_Staged, OpData):
+class PreluFloat(Staged, OpData):
     """Float PRELU: ``x >= 0 ? x : x * alpha`` (LiteRT ``ApplyPrelu<float>``), alpha broadcast."""
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
@@ -509,7 +509,7 @@ def prepare_prelu(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class Table8(_Staged, OpData):
+class Table8(Staged, OpData):
     """A 256-entry lookup table over every int8/uint8 input value (LiteRT ``LUTLookup`` for 8-bit)."""
 
     #: Output for input value ``qmin + i`` at index ``i``.
@@ -534,7 +534,7 @@ class Table8(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class Table16(_Staged, OpData):
+class Table16(Staged, OpData):
     """A 65536-entry table over every int16 input value (int16 SQRT, computed in float by LiteRT)."""
 
     #: Output for input value ``i - 32768`` at index ``i``.
@@ -558,7 +558,7 @@ class Table16(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class InterpolatedTable16(_Staged, OpData):
+class InterpolatedTable16(Staged, OpData):
     """int16 lookup with 513-entry table and 7-bit linear interpolation (LiteRT ``LUTLookup(int16_t)``)."""
 
     #: The 513 int16 entries from LUTPopulateInt16<float>.
@@ -633,7 +633,7 @@ def _table16(ctx: OpContext, x: TensorInfo, o: TensorInfo, fn: Any, recipe: str,
 
 
 @dataclass(frozen=True)
-class SigmoidTanhInt16(_Staged, OpData):
+class SigmoidTanhInt16(Staged, OpData):
     """int16 LOGISTIC/TANH (LiteRT ``reference_integer_ops::Logistic``/``Tanh`` for int16).
 
     The input is rescaled to Q?.? with ``(x * input_multiplier + round) >> input_left_shift`` (int32
@@ -740,7 +740,7 @@ def prepare_tanh(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class HardSwishQuantized(_Staged, OpData):
+class HardSwishQuantized(Staged, OpData):
     """Quantized HARD_SWISH (LiteRT ``reference_ops::HardSwish<T>(HardSwishParams, ...)``), int16 fixed point."""
 
     #: Input and output zero points.
@@ -963,7 +963,7 @@ def prepare_rsqrt(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class AbsQuantized(_Staged, OpData):
+class AbsQuantized(Staged, OpData):
     """Quantized ABS (LiteRT ``elementwise.cc`` AbsEvalQuantized)."""
 
     #: Input zero point (subtracted before the absolute value).
@@ -998,7 +998,7 @@ class AbsQuantized(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class IntUnary(_Staged, OpData):
+class IntUnary(Staged, OpData):
     """Raw integer ABS or NEG (C semantics: ``abs(INT_MIN)`` and ``-INT_MIN`` wrap)."""
 
     #: "abs" or "neg".

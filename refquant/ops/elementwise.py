@@ -66,8 +66,9 @@ from ..requantize import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
 )
-from .base import OpContext, OpData, Step, TensorInfo, broadcast_shape
+from .base import OpContext, OpData, TensorInfo
 from .lut import checked_log2
+from .staging import MAX_BROADCAST_RANK, Stage, Staged, binary_prepare, element_inputs, same_output_dtype
 
 __all__ = [
     "prepare_add",
@@ -84,11 +85,7 @@ __all__ = [
 #: Use the table / closed-form fast paths (tests switch this off to compare with the readable kernels).
 FAST_PATHS = True
 
-#: LiteRT's BroadcastBinaryOpSimple handles up to 8 dimensions (TFLITE_CHECK: abort above).
-MAX_BROADCAST_RANK = 8
-
 F32 = np.float32
-Stage = tuple[str, np.ndarray, str]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,84 +98,9 @@ def _clrsb32(v: np.ndarray) -> np.ndarray:
     return count_leading_zeros32(u).astype(np.int64) - 1
 
 
-def element_inputs(
-    inputs: list[np.ndarray | None], out_shape: tuple[int, ...], element: tuple[int, ...]
-) -> list[np.ndarray | None]:
-    """The input values (as 0-d arrays) that numpy broadcasting maps onto output ``element``."""
-    if len(element) != len(out_shape) or any(not 0 <= e < d for e, d in zip(element, out_shape)):
-        raise InputError(f"element {list(element)} is outside the output shape {list(out_shape)}")
-    picked: list[np.ndarray | None] = []
-    for arr in inputs:
-        if arr is None:
-            picked.append(None)
-            continue
-        a = np.asarray(arr)
-        r = a.ndim
-        idx = tuple(0 if a.shape[k] == 1 else element[len(out_shape) - r + k] for k in range(r))
-        picked.append(np.asarray(a[idx]))
-    return picked
-
-
-def _steps(stages: list[Stage]) -> list[Step]:
-    out = []
-    for name, value, detail in stages:
-        v = np.asarray(value)
-        out.append(Step(name, v.item() if v.ndim == 0 else v, detail))
-    return out
-
-
-class _Staged:
-    """Mixin: ``_stages`` computes named intermediate arrays; eval keeps the last, trace shows all."""
-
-    output_shapes: tuple[tuple[int, ...], ...]
-
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Compute the output (the last stage)."""
-        out = np.asarray(self._stages(inputs)[-1][1])
-        shape = self.output_shapes[0]
-        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
-
-    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
-        """The arithmetic steps that produced output ``element``."""
-        if output != 0:
-            raise InputError(f"the operator has one output; got output index {output}")
-        picked = element_inputs(inputs, self.output_shapes[0], tuple(element))
-        stages = self._stages(picked)
-        named = [(f"input {k}", v, "input value") for k, v in enumerate(picked) if v is not None]
-        return _steps(named + stages)
-
-
-def _binary_prepare(ctx: OpContext) -> tuple[TensorInfo, TensorInfo, TensorInfo, tuple[int, ...]]:
-    """Counts, equal input types, broadcast output shape (from the current input shapes)."""
-    ctx.check_counts(2, 1)
-    a, b, o = ctx.input(0), ctx.input(1), ctx.output(0)
-    if a.dtype != b.dtype:
-        raise ctx.error(
-            f"input types differ ({a.dtype} and {b.dtype}); LiteRT requires equal types", cls=UnsupportedOpError
-        )
-    if a.shape == b.shape:
-        shape = a.shape
-    else:
-        shape = broadcast_shape(ctx, a.shape, b.shape, max_rank=MAX_BROADCAST_RANK)
-    return a, b, o, shape
-
-
 def _same_flat_sizes(*shapes: tuple[int, ...]) -> bool:
     """LiteRT ``MatchingElementsSize``: every shape has the same number of elements (else it aborts)."""
     return len({int(np.prod(s)) for s in shapes}) == 1
-
-
-def _same_output_dtype(ctx: OpContext, a: TensorInfo, o: TensorInfo) -> None:
-    if o.dtype != a.dtype:
-        raise ctx.error(
-            f"output type {o.dtype} differs from the input type {a.dtype} (LiteRT sets the output type "
-            "to the input type)",
-            o,
-            UnsupportedOpError,
-        )
 
 
 def _qp(ctx: OpContext, t: TensorInfo) -> tuple[np.float32, int]:
@@ -251,7 +173,7 @@ def _twice_max_multipliers(
 
 
 @dataclass(frozen=True)
-class AddSubQuantized(_Staged, OpData):
+class AddSubQuantized(Staged, OpData):
     """Quantized ADD/SUB, general scales (LiteRT ``add.cc``/``sub.cc`` REF, ``AddElementwise``/``SubElementwise``)."""
 
     #: +1 for ADD, -1 for SUB.
@@ -325,7 +247,7 @@ class AddSubQuantized(_Staged, OpData):
 
     def eval_reference(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         """The readable kernel (:meth:`_stages`)."""
-        return _Staged.eval(self, inputs)
+        return Staged.eval(self, inputs)
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         x1 = np.asarray(inputs[0]).astype(np.int64)
@@ -359,7 +281,7 @@ class AddSubQuantized(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class AddSubInt16Pot(_Staged, OpData):
+class AddSubInt16Pot(Staged, OpData):
     """int16 ADD/SUB with power-of-two scales (LiteRT ``reference_ops::Add``/``Sub16``/``BroadcastSub16POTSlow``)."""
 
     #: +1 for ADD, -1 for SUB.
@@ -388,7 +310,7 @@ class AddSubInt16Pot(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class PlainArithmetic(_Staged, OpData):
+class PlainArithmetic(Staged, OpData):
     """Unquantized int32/int64/float32 ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE (C arithmetic + activation clamp)."""
 
     #: "add", "sub", "mul", "div" or "squared_difference".
@@ -452,7 +374,7 @@ class PlainArithmetic(_Staged, OpData):
 
 
 def _prepare_plain(ctx: OpContext, kind: str, a: TensorInfo, o: TensorInfo, shape: tuple[int, ...]) -> OpData:
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     has_act = kind != "squared_difference"
     lo: Any = None
     hi: Any = None
@@ -469,11 +391,11 @@ def _prepare_plain(ctx: OpContext, kind: str, a: TensorInfo, o: TensorInfo, shap
 
 
 def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     name = "ADD" if sign > 0 else "SUB"
     allowed = ("int8", "uint8", "int16", "int32", "int64", "float32")
     ctx.check_dtype(a, allowed, "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     if a.dtype in ("int32", "int64", "float32"):
         return _prepare_plain(ctx, "add" if sign > 0 else "sub", a, o, shape)
     act = _activation(ctx)
@@ -565,7 +487,7 @@ def prepare_sub(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class MulQuantized(_Staged, OpData):
+class MulQuantized(Staged, OpData):
     """Quantized MUL with the same type in and out (LiteRT ``reference_integer_ops::MulElementwise``)."""
 
     #: -zero_point of input 1 and input 2.
@@ -600,7 +522,7 @@ class MulQuantized(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class MulInt16To8(_Staged, OpData):
+class MulInt16To8(Staged, OpData):
     """MUL int16 x int16 -> int8/uint8 (LiteRT ``reference_integer_ops::Mul`` / ``reference_ops::Mul`` Int16Int8/Uint8).
 
     The scales are not used: the product is the Q0.15 fixed-point product, divided by 2^8.
@@ -630,7 +552,7 @@ class MulInt16To8(_Staged, OpData):
 
 def prepare_mul(ctx: OpContext) -> OpData:
     """MUL, matching LiteRT ``Register_MUL_REF`` (mul.cc; reference/integer_ops/mul.h, reference/mul.h)."""
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("int8", "uint8", "int16", "int32", "int64", "float32"), "input")
     if a.dtype == "int16" and o.dtype in ("int8", "uint8"):
         act = _activation(ctx)
@@ -645,7 +567,7 @@ def prepare_mul(ctx: OpContext) -> OpData:
         return MulInt16To8(
             output_shapes=(shape,), output_dtypes=(o.dtype,), output_offset=zpo, act_min=act_min, act_max=act_max
         )
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     if a.dtype in ("int32", "int64", "float32"):
         return _prepare_plain(ctx, "mul", a, o, shape)
     act = _activation(ctx)
@@ -676,7 +598,7 @@ def prepare_mul(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class DivQuantized(_Staged, OpData):
+class DivQuantized(Staged, OpData):
     """Quantized DIV (LiteRT ``reference_ops::DivElementwise`` / ``BroadcastDivSlowQuantized``)."""
 
     #: -zero_point of input 1 and input 2.
@@ -738,9 +660,9 @@ class DivQuantized(_Staged, OpData):
 
 def prepare_div(ctx: OpContext) -> OpData:
     """DIV, matching LiteRT ``Register_DIV_REF`` (div.cc; reference/div.h)."""
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("int8", "uint8", "int16", "int32", "float32"), "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     if a.dtype in ("int32", "float32"):
         return _prepare_plain(ctx, "div", a, o, shape)
     act = _activation(ctx)
@@ -770,7 +692,7 @@ def prepare_div(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class SquaredDifferenceInt8(_Staged, OpData):
+class SquaredDifferenceInt8(Staged, OpData):
     """SQUARED_DIFFERENCE int8 (LiteRT ``squared_difference.cc`` ``SquaredDifference(int8, int8, params)``)."""
 
     #: Left shift applied to both offset inputs (7).
@@ -821,9 +743,9 @@ class SquaredDifferenceInt8(_Staged, OpData):
 
 def prepare_squared_difference(ctx: OpContext) -> OpData:
     """SQUARED_DIFFERENCE, matching LiteRT ``Register_SQUARED_DIFFERENCE`` (squared_difference.cc)."""
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("int8", "int32", "float32"), "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     if a.dtype != "int8":
         return _prepare_plain(ctx, "squared_difference", a, o, shape)
     s1, zp1 = _qp(ctx, a)
@@ -855,7 +777,7 @@ def prepare_squared_difference(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class MaximumMinimum(_Staged, OpData):
+class MaximumMinimum(Staged, OpData):
     """MAXIMUM/MINIMUM on raw values (LiteRT ``maximum_minimum.cc``: ``a > b ? a : b`` / ``a < b ? a : b``).
 
     Quantization parameters are not used. With float NaN: MAXIMUM(NaN, x) = x, MAXIMUM(x, NaN) = NaN
@@ -875,9 +797,9 @@ class MaximumMinimum(_Staged, OpData):
 
 
 def _prepare_max_min(ctx: OpContext, is_max: bool) -> OpData:
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("int8", "uint8", "int16", "int32", "int64", "float32"), "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     return MaximumMinimum(output_shapes=(shape,), output_dtypes=(o.dtype,), is_max=is_max)
 
 

@@ -64,8 +64,8 @@ from ..errors import InputError, UnsupportedOpError
 from ..fixedpoint import round_half_away_from_zero, wrap_int32
 from . import lut as L
 from .base import OpContext, OpData, Step, TensorInfo
-from .elementwise import Stage, _binary_prepare, _same_output_dtype, _Staged
 from .shape_ops import require_output_dtype
+from .staging import Stage, Staged, binary_prepare, same_output_dtype
 
 __all__ = [
     "FloatUnaryMath",
@@ -102,7 +102,7 @@ def _clamp_keep_nan(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class FloatUnaryMath(_Staged, OpData):
+class FloatUnaryMath(Staged, OpData):
     """FLOOR / SIN / COS on float32 (``reference_ops::Floor``, ``std::sin``, ``std::cos`` = glibc ``sinf``/``cosf``)."""
 
     #: "floor", "sin" or "cos".
@@ -116,7 +116,7 @@ class FloatUnaryMath(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class SignData(_Staged, OpData):
+class SignData(Staged, OpData):
     """SIGN (``sign.cc``): ``x > 0 ? 1 : (x < 0 ? -1 : 0)``; float NaN passes through."""
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
@@ -132,7 +132,7 @@ def _unary_same(ctx: OpContext, allowed: tuple[str, ...]) -> TensorInfo:
     ctx.check_counts(1, 1)
     x, o = ctx.input(0), ctx.output(0)
     ctx.check_dtype(x, allowed, "input")
-    _same_output_dtype(ctx, x, o)
+    same_output_dtype(ctx, x, o)
     return x
 
 
@@ -169,7 +169,7 @@ def prepare_sign(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class FloorDivModData(_Staged, OpData):
+class FloorDivModData(Staged, OpData):
     """FLOOR_DIV (``reference_ops::FloorDiv``) or FLOOR_MOD (``reference_ops::FloorMod``), broadcast."""
 
     #: "div" or "mod".
@@ -217,9 +217,9 @@ class FloorDivModData(_Staged, OpData):
 
 
 def _prepare_div_mod(ctx: OpContext, kind: str, allowed: tuple[str, ...]) -> FloorDivModData:
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, allowed, "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     return FloorDivModData((shape,), (a.dtype,), kind=kind, _where=ctx.where())
 
 
@@ -268,7 +268,7 @@ def _repeated_squaring(base: np.ndarray, k: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PowData(_Staged, OpData):
+class PowData(Staged, OpData):
     """POW (``pow.cc``): ``std::pow`` per element, or repeated squaring for a scalar integer exponent (module docstring)."""
 
     #: True when the shapes differ (LiteRT's ``requires_broadcast``) and the exponent has one element:
@@ -300,9 +300,9 @@ class PowData(_Staged, OpData):
 
 def prepare_pow(ctx: OpContext) -> OpData:
     """POW (LiteRT ``Register_POW``): float32 and int32, NumPy broadcasting."""
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("float32", "int32"), "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     scalar = a.shape != b.shape and b.size == 1
     return PowData((shape,), (a.dtype,), scalar_exponent=scalar, _where=ctx.where())
 
