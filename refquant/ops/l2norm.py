@@ -29,7 +29,7 @@ from ..errors import UnsupportedOpError
 from ..fixedpoint import inv_sqrt_quantized_multiplier_exp, wrap_int32_i64
 from ..requantize import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp
 from .base import OpContext, OpData, Step
-from .shape_ops import legacy_params
+from .movement import legacy_params
 
 __all__ = ["L2NormData", "prepare_l2_normalization"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import OpContext, OpData
-from .shape_ops import require_output_dtype
+from .movement import require_output_dtype
 from .staging import Stage, Staged, binary_prepare
 
 __all__ = ["LogicalData", "prepare_logical_and", "prepare_logical_or", "prepare_logical_not"]

@@ -64,7 +64,7 @@ from ..errors import InputError, UnsupportedOpError
 from ..fixedpoint import round_half_away_from_zero, wrap_int32
 from . import lut as L
 from .base import OpContext, OpData, Step, TensorInfo
-from .shape_ops import require_output_dtype
+from .movement import require_output_dtype
 from .staging import Stage, Staged, binary_prepare, same_output_dtype
 
 __all__ = [

@@ -32,7 +32,7 @@ from ..model import numpy_dtype
 from ..quantization import dequantize, dtype_range, quantize, quantize_multiplier
 from ..requantize import multiply_by_quantized_multiplier
 from .base import OpContext, OpData, Step, TensorInfo
-from .shape_ops import legacy_params
+from .movement import legacy_params
 
 __all__ = ["QuantizeFloatData", "RequantizeData", "DequantizeData", "prepare_quantize", "prepare_dequantize"]
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..fixedpoint import round_half_away_from_zero
 from ..requantize import resize_bilinear_rounding_shift
 from .base import OpContext, OpData, Step
-from .shape_ops import MovementData, contiguous, int_vector, require_output_dtype
+from .movement import MovementData, contiguous, int_vector, require_output_dtype
 
 __all__ = [
     "ResizeBilinearIntegerData",
