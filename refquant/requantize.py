@@ -101,14 +101,14 @@ Rounding = Literal["double", "single"]
 RequantStep = tuple[str, int, str]
 
 
-def check_rounding(rounding: object) -> Rounding:
-    """Return ``rounding`` if it is one of :data:`ROUNDINGS`, else raise ``ValueError``.
+def check_rounding(rounding: object, error: type[Exception] = ValueError) -> Rounding:
+    """Return ``rounding`` if it is one of :data:`ROUNDINGS`, else raise ``error`` (``ValueError`` by default).
 
-    The one validation of the rounding option on the library side; callers that report user errors
-    differently (the CLI, the interpreter) catch the ``ValueError`` or test ``rounding in ROUNDINGS``.
+    The one validation of the rounding option. Entry points that report user errors with their own
+    exception class pass it (``check_rounding(rounding, InputError)``); the message names the valid values.
     """
     if rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {list(ROUNDINGS)}, got {rounding!r}")
+        raise error(f"rounding must be one of {list(ROUNDINGS)}, got {rounding!r}")
     return rounding  # type: ignore[return-value]
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from refquant import fixedpoint as fp
 from refquant import requantize as rq
+from refquant.errors import InputError
 from refquant.quantization import quantize_multiplier_array
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
@@ -185,6 +186,8 @@ def test_check_rounding_is_the_one_validation():
             rq.check_rounding(bad)
     with pytest.raises(ValueError, match="rounding must be one of"):
         rq.multiply_by_quantized_multiplier(1, 2**30, 0, "triple")
+    with pytest.raises(InputError, match=r"rounding must be one of \['double', 'single'\], got 'x'"):
+        rq.check_rounding("x", InputError)
 
 
 def test_fixedpoint_keeps_the_moved_names():
