@@ -233,7 +233,7 @@ def mbqm_single_rounding_any_shift(x: ArrayLike, multiplier: ArrayLike, shift: A
     ``TFLITE_SINGLE_ROUNDING`` build) feeds it intermediate shifts outside that range, where this returns
     the exact mathematical value: ``t`` is capped at 63 (beyond which the result no longer changes) and
     ``t <= 0`` is an exact left shift, wrapped to int32. Inside the range it equals
-    :func:`mbqm_single_rounding`.
+    :func:`mbqm_single_rounding`. Source: ``reference_ops::Div`` (reference/div.h) over common.cc's MBQM.
 
     ``x``, ``multiplier``: int32 values (int64 arrays accepted, not range-checked: ``|x*M| < 2^62`` is
     the caller's contract); ``shift``: any ints, broadcastable against ``x``. Output: int64 array holding
@@ -387,7 +387,7 @@ def requantize_concatenation_uint8(q: ArrayLike, r: np.float32, bias: np.float32
 
 
 def mbqm_per_tensor_inplace(p: NDArray[np.int64], multiplier: int, shift: int, rounding: str) -> NDArray[np.int64]:
-    """``MultiplyByQuantizedMultiplier[SmallerThanOneExp](x, M, shift)`` in place, for one (M, shift).
+    """``MultiplyByQuantizedMultiplier[SmallerThanOneExp](x, M, shift)`` (common.cc / common.h) in place.
 
     Needs ``0 <= M < 2^31`` and ``-31 <= shift <= 0`` (``ValueError`` otherwise); ``p`` is an int64 array
     holding int32 values ``x`` and is overwritten with the result (also returned). Same integers as
@@ -477,7 +477,7 @@ _F32_EXACT = 2**24
 
 @dataclass(frozen=True)
 class FoldedRequant:
-    """Per-channel constants of the float64 requantization ``floor(acc*scale + const)`` (see module doc).
+    """Per-channel constants of the float64 requantization ``floor(acc*scale + const)`` (see the section comment).
 
     Computed once in prepare from the multipliers, shifts, bias, input/output zero points and the clamp.
     """
@@ -529,7 +529,12 @@ def prepare_folded_requant(
     act_max: int,
     out_dtype: str,
 ) -> FoldedRequant | None:
-    """Constants of the fast path, or None when it does not apply (the literal kernel then runs).
+    """Constants of the folded per-channel requantization, or None when it does not apply.
+
+    Reproduces, for a whole conv/depthwise layer (``reference_integer_ops::ConvPerChannel``,
+    ``DepthwiseConvPerChannel`` and their uint8 / int16 forms), ``clamp(MBQM(acc, M[c], shift[c]) + zp_out)``
+    with the int32 MBQM of either build (common.cc) or MBQM64, as an exact float64 ``floor`` (the proof
+    is in the section comment above). When it returns None the caller runs the literal requantization.
 
     ``kind``: "double", "single" (int32 accumulator, MBQM rounding variant) or "mbqm64". ``weights``:
     the constant filter as an integer array (O, K) (raw values; ``filter_offset`` is added), or None when
@@ -636,6 +641,10 @@ def requant_tail(t: np.ndarray, out: np.ndarray, fr: FoldedRequant, cs: slice = 
     """``out[...] = clamp(floor(t) - zp_shift, act_min, act_max)`` for a block ``t`` of shape (..., channels
     ``cs``) holding ``acc*scale + const`` exactly (float64; used as scratch). Three passes: (correction),
     clip, cast to the unsigned type (truncation == floor on non-negative values), XOR of the sign bit.
+
+    With ``fr`` from :func:`prepare_folded_requant` the result equals the literal
+    ``clamp(MBQM(acc) + zp_out, act_min, act_max)`` (common.cc's MBQM of the chosen variant), written to
+    ``out`` (int8, uint8 or int16).
     """
     if fr.neg_fix is not None:
         corr = np.less(t, fr.neg_threshold)
