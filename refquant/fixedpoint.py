@@ -11,7 +11,11 @@ Conventions
 * Inputs may be Python ints, NumPy scalars, 0-d or n-d integer arrays. Every function returns a NumPy
   array (0-d for scalar inputs) of the documented dtype. Values must lie in the documented integer range
   (for example int32 values held in an int64 array are accepted); anything outside raises ``ValueError``
-  rather than being silently wrapped. Use :func:`wrap_int32` to emulate a C int32 overflow explicitly.
+  rather than being silently wrapped. Exceptions: the ``*_py`` functions and :func:`wrap_int` take and
+  return Python ints (for the per-element traces).
+* One set of wrap helpers emulates C integer overflow explicitly: :func:`wrap_int32` / :func:`wrap_int16`
+  (result in the narrow dtype), :func:`wrap_int32_i64` / :func:`wrap_int16_i64` (wrapped values kept in
+  int64, for further int64 steps) and :func:`wrap_int` (Python ints, any width).
 * Computation is done in int64. Each function says why int64 cannot overflow (the bound is in a comment).
 * C integer semantics: ``/`` truncates toward zero, ``>>`` on signed values floors. "wrap" means the
   two's-complement wrap that x86 performs on signed overflow (undefined behaviour in C, relied on by
