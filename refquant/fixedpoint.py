@@ -2,8 +2,8 @@
 
 Every function here reproduces one C++ primitive bit for bit, as the LiteRT reference kernels
 (ai-edge-litert 2.3.0, ``BUILTIN_REF``, x86-64) execute it. The names are gemmlowp's and LiteRT's,
-in snake_case. See ``KERNEL_NOTES.md`` section 1 for the definitions and section 7 for the exact
-one-shift shortcut used by :func:`multiply_by_quantized_multiplier`.
+in snake_case. See ``KERNEL_NOTES.md`` section 1 for the definitions. The requantization routines
+built from these (``MultiplyByQuantizedMultiplier`` and its variants) live in :mod:`refquant.requantize`.
 
 Conventions
 
@@ -11,7 +11,11 @@ Conventions
 * Inputs may be Python ints, NumPy scalars, 0-d or n-d integer arrays. Every function returns a NumPy
   array (0-d for scalar inputs) of the documented dtype. Values must lie in the documented integer range
   (for example int32 values held in an int64 array are accepted); anything outside raises ``ValueError``
-  rather than being silently wrapped. Use :func:`wrap_int32` to emulate a C int32 overflow explicitly.
+  rather than being silently wrapped. Exceptions: the ``*_py`` functions and :func:`wrap_int` take and
+  return Python ints (for the per-element traces).
+* One set of wrap helpers emulates C integer overflow explicitly: :func:`wrap_int32` / :func:`wrap_int16`
+  (result in the narrow dtype), :func:`wrap_int32_i64` / :func:`wrap_int16_i64` (wrapped values kept in
+  int64, for further int64 steps) and :func:`wrap_int` (Python ints, any width).
 * Computation is done in int64. Each function says why int64 cannot overflow (the bound is in a comment).
 * C integer semantics: ``/`` truncates toward zero, ``>>`` on signed values floors. "wrap" means the
   two's-complement wrap that x86 performs on signed overflow (undefined behaviour in C, relied on by
@@ -20,8 +24,6 @@ Conventions
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -39,16 +41,19 @@ __all__ = [
     "EXP_BARREL_SHIFTER_MULTIPLIERS",
     "wrap_int32",
     "wrap_int16",
+    "wrap_int32_i64",
+    "wrap_int16_i64",
+    "wrap_int",
     "saturating_rounding_doubling_high_mul",
     "saturating_rounding_doubling_high_mul_int16",
     "saturating_doubling_high_mul_int16",
     "rounding_divide_by_pot",
+    "rounding_divide_by_pot_x86",
+    "saturating_rounding_doubling_high_mul_py",
+    "rounding_divide_by_pot_py",
+    "inv_sqrt_quantized_multiplier_exp",
     "rounding_half_sum",
     "saturating_rounding_multiply_by_pot",
-    "multiply_by_quantized_multiplier",
-    "multiply_by_quantized_multiplier_smaller_than_one_exp",
-    "multiply_by_quantized_multiplier_greater_than_one",
-    "multiply_by_quantized_multiplier_int64",
     "round_half_away_from_zero",
     "count_leading_zeros32",
     "exp_on_negative_values",
@@ -64,8 +69,6 @@ INT32_MIN: int = -(2**31)
 INT32_MAX: int = 2**31 - 1
 INT64_MIN: int = -(2**63)
 INT64_MAX: int = 2**63 - 1
-
-Rounding = Literal["double", "single"]
 
 # gemmlowp exp_on_negative_values barrel shifter: for k = -2..4, the Q0.31 value of exp(-2^k),
 # i.e. round(exp(-2^k) * 2^31). These are gemmlowp's literal constants; tests recompute them.
@@ -152,9 +155,29 @@ def wrap_int16(x: ArrayLike) -> NDArray[np.int16]:
     return np.asarray(a.astype(np.int16, casting="unsafe"))
 
 
-def _wrap32_i64(v: NDArray[np.int64]) -> NDArray[np.int64]:
-    """int64 array -> the same values wrapped to int32, still held as int64."""
-    return ((v + 2**31) & 0xFFFFFFFF) - 2**31
+def wrap_int32_i64(v: ArrayLike) -> NDArray[np.int64]:
+    """Integers reduced modulo 2^32 into ``[-2^31, 2^31)``, held as int64: a C int32 that overflowed on x86.
+
+    The form kernels use between int64 steps. Input: int64 values (array or scalar). Output: int64 array.
+    """
+    return ((np.asarray(v, dtype=np.int64) + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def wrap_int16_i64(v: ArrayLike) -> NDArray[np.int64]:
+    """Integers reduced modulo 2^16 into ``[-2^15, 2^15)``, held as int64: a C ``static_cast<int16_t>``.
+
+    Input: int64 values (array or scalar). Output: int64 array.
+    """
+    return ((np.asarray(v, dtype=np.int64) + 2**15) & 0xFFFF) - 2**15
+
+
+def wrap_int(v: int, bits: int) -> int:
+    """A Python int reduced modulo ``2^bits`` into ``[-2^(bits-1), 2^(bits-1))``: a wrapped C signed integer.
+
+    For the per-element traces, which compute with Python ints (``bits`` is 8, 16, 32 or 64).
+    """
+    half = 1 << (bits - 1)
+    return ((int(v) + half) % (1 << bits)) - half
 
 
 def _out32(v: ArrayLike) -> NDArray[np.int32]:
@@ -314,186 +337,51 @@ def saturating_rounding_multiply_by_pot(x: ArrayLike, exponent: ArrayLike) -> ND
     return _out32(_srmbpot(_as_int64(x, "x", INT32_MIN, INT32_MAX), e))
 
 
-# ---------------------------------------------------------------------------------------------
-# MultiplyByQuantizedMultiplier
+def rounding_divide_by_pot_x86(x: ArrayLike, exponent: ArrayLike) -> NDArray[np.int64]:
+    """gemmlowp ``RoundingDivideByPOT(int32 x, int e)`` as x86 scalar code runs it for ANY ``e``.
 
-
-def _check_rounding(rounding: str) -> None:
-    if rounding not in ("double", "single"):
-        raise ValueError(f"rounding must be 'double' or 'single', got {rounding!r}")
-
-
-def _left_shift_wrap32(x: NDArray[np.int64], left: NDArray[np.int64]) -> NDArray[np.int64]:
-    """C ``x * (1 << left)`` in int32 on x86: wraps modulo 2^32; the shift count is taken mod 32."""
-    if not np.any(left):
-        return x
-    # 1 << (left & 31) <= 2^31 and |x| <= 2^31, so the int64 product is below 2^62.
-    return _wrap32_i64(x * (np.int64(1) << (left & 31)))
-
-
-def _multiply_by_quantized_multiplier_reference(
-    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, rounding: Rounding = "double"
-) -> NDArray[np.int32]:
-    """Literal LiteRT ``MultiplyByQuantizedMultiplier(int32, int32, int)``: the slow, readable version.
-
-    double: ``RDBPOT(SRDHM(wrap32(x << max(shift, 0)), M), max(-shift, 0))``.
-    single: ``(int64(x)*M + 2^(ts-1)) >> ts`` with ``ts = 31 - shift``, result wrapped to int32.
-    :func:`multiply_by_quantized_multiplier` must agree with this on every input.
+    For ``0 <= e <= 31`` this is :func:`rounding_divide_by_pot` (ties away from zero). Outside that range
+    the C++ is undefined; the compiled REF kernel (DIV's double-rounding tail) computes
+    ``mask = int32((1ll << (e & 63)) - 1)`` and ``x >> (e & 31)`` (the hardware masks shift counts),
+    which this reproduces. ``x``: int32 values (int64 arrays accepted); ``exponent``: any ints,
+    broadcastable. Output: int64 array.
     """
-    _check_rounding(rounding)
-    x64 = _as_int64(x, "x", INT32_MIN, INT32_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    if rounding == "single":
-        s = _int_param(shift, "shift", -31, 30)
-        ts = 31 - s
-        return _out32(_wrap32_i64((x64 * m64 + (np.int64(1) << (ts - 1))) >> ts))
-    s = _int_param(shift, "shift", -31, 2**31 - 1)
-    left = np.maximum(s, 0)
-    right = np.maximum(-s, 0)
-    return _out32(_rdbpot(_srdhm32(_left_shift_wrap32(x64, left), m64), right))
-
-
-def multiply_by_quantized_multiplier(
-    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, rounding: Rounding = "double"
-) -> NDArray[np.int32]:
-    """LiteRT ``MultiplyByQuantizedMultiplier(int32_t x, int32_t M, int shift)`` (common.cc).
-
-    Real meaning: ``x * M * 2^(shift - 31)``, i.e. ``x`` times the real multiplier that
-    :func:`refquant.quantization.quantize_multiplier` encoded as ``(M, shift)``, rounded to an int32.
-
-    ``rounding="double"`` (the ai-edge-litert wheel's build, KERNEL_NOTES 1.3/1.5):
-    ``RDBPOT(SRDHM(wrap32(x << max(shift, 0)), M), max(-shift, 0))``: two roundings, the first with
-    ties up, the second with ties away from zero. The left shift **wraps** in int32 (x86 behaviour
-    LiteRT relies on); a shift count of 32 or more is taken mod 32, as the x86 ``shl`` does. Negative
-    ``M`` (from a negative real multiplier) is supported.
-
-    ``rounding="single"`` (``TFLITE_SINGLE_ROUNDING=1``): ``(int64(x)*M + 2^(30-shift)) >> (31-shift)``,
-    one rounding with ties toward +infinity, the result truncated to int32.
-
-    ``x``: int32 values. ``multiplier``: int32 values. ``shift``: ints in ``[-31, 30]`` (single) or
-    ``>= -31`` (double). ``multiplier`` and ``shift`` may be scalars or arrays broadcastable against
-    ``x`` (per-channel: shape ``(C,)`` against ``x`` of shape ``(..., C)``). Output: int32 array.
-    """
-    _check_rounding(rounding)
-    x64 = _as_int64(x, "x", INT32_MIN, INT32_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    if rounding == "single":
-        s = _int_param(shift, "shift", -31, 30)
-        ts = 31 - s
-        # |x*M| <= 2^62 and the rounding term is <= 2^61: the sum stays below 2^63.
-        return _out32(_wrap32_i64((x64 * m64 + (np.int64(1) << (ts - 1))) >> ts))
-    s = _int_param(shift, "shift", -31, 2**31 - 1)
-    left = np.maximum(s, 0)
-    right = np.maximum(-s, 0)
-    xs = _left_shift_wrap32(x64, left)
-    # KERNEL_NOTES 7: SRDHM(xs, M) = floor((p + 2^30) / 2^31) and RDBPOT(y, r) =
-    # floor((y + 2^(r-1) - [y < 0]) / 2^r) collapse into a single floor division by 2^(31+r):
-    #   r == 0:  (p + 2^30) >> 31
-    #   r >= 1:  (p + 2^30 + 2^(30+r) - [p < -2^30] * 2^31) >> (31 + r)      (y < 0  <=>  p < -2^30)
-    # [p < 0] may replace [p < -2^30]: for -2^30 <= p < 0 the numerator lies in [0, 2^(31+r)) with or
-    # without the 2^31 correction, so both give 0. [p < 0] * 2^31 is just the sign bit, (p >> 63) & 2^31,
-    # which lets the whole computation run in place on one int64 buffer.
-    # Overflow: |p| <= 2^62 and the added terms are <= 2^30 + 2^61 (r <= 31), so every intermediate
-    # stays within (-2^63, 2^63); no fallback to the two-step form is needed. The one input where the
-    # closed form is wrong is SRDHM's saturation INT32_MIN * INT32_MIN, patched below.
-    res = np.multiply(xs, m64, dtype=np.int64)
-    if right.ndim == 0:
-        r = int(right)
-        if r == 0:
-            res += 1 << 30
-            res >>= 31
-        else:
-            negative_fix = res >> 63
-            negative_fix &= 1 << 31
-            res += (1 << 30) + (1 << (30 + r))
-            res -= negative_fix
-            res >>= 31 + r
-    else:
-        rounding_term = (1 << 30) + np.where(right > 0, np.int64(1) << (30 + right), 0)
-        negative_fix = (res >> 63) & np.where(right > 0, np.int64(1) << 31, 0)
-        res = (res + rounding_term - negative_fix) >> (31 + right)
-    if np.any(m64 == INT32_MIN):
-        saturated = (xs == INT32_MIN) & (m64 == INT32_MIN)
-        if np.any(saturated):
-            res = np.where(saturated, _rdbpot(np.int64(INT32_MAX), right), res)
-    return _out32(res)
-
-
-def multiply_by_quantized_multiplier_smaller_than_one_exp(
-    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, rounding: Rounding = "double"
-) -> NDArray[np.int32]:
-    """LiteRT ``MultiplyByQuantizedMultiplierSmallerThanOneExp(x, M, left_shift)`` (common.h).
-
-    Real meaning: ``x * M * 2^(shift - 31)`` for a multiplier below one (``shift <= 0``).
-    double: ``RDBPOT(SRDHM(x, M), -shift)``; single: identical to
-    :func:`multiply_by_quantized_multiplier`.
-
-    ``x``, ``multiplier``: int32 values; ``shift``: ints in ``[-31, 0]`` (``ValueError`` otherwise,
-    since LiteRT's ``RoundingDivideByPOT`` asserts a non-negative exponent). Output: int32 array.
-    """
-    _check_rounding(rounding)
-    if rounding == "single":
-        return multiply_by_quantized_multiplier(x, multiplier, shift, "single")
-    s = _int_param(shift, "shift", -31, 0)
-    return _out32(
-        _rdbpot(
-            _srdhm32(
-                _as_int64(x, "x", INT32_MIN, INT32_MAX),
-                _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX),
-            ),
-            -s,
-        )
-    )
-
-
-def multiply_by_quantized_multiplier_greater_than_one(
-    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, rounding: Rounding = "double"
-) -> NDArray[np.int32]:
-    """LiteRT ``MultiplyByQuantizedMultiplierGreaterThanOne(x, M, left_shift)`` (common.h).
-
-    Real meaning: ``x * M * 2^(shift - 31)`` for a multiplier above one (``shift >= 0``).
-    double: ``SRDHM(wrap32(x << shift), M)`` (the shift wraps, as in LiteRT); single: identical to
-    :func:`multiply_by_quantized_multiplier`.
-
-    ``x``, ``multiplier``: int32 values; ``shift``: ints ``>= 0``. Output: int32 array.
-    """
-    _check_rounding(rounding)
-    if rounding == "single":
-        return multiply_by_quantized_multiplier(x, multiplier, shift, "single")
-    s = _int_param(shift, "shift", 0, 2**31 - 1)
-    xs = _left_shift_wrap32(_as_int64(x, "x", INT32_MIN, INT32_MAX), s)
-    return _out32(_srdhm32(xs, _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)))
-
-
-def multiply_by_quantized_multiplier_int64(
-    x: ArrayLike,
-    multiplier: ArrayLike,
-    shift: ArrayLike,
-) -> NDArray[np.int32]:
-    """LiteRT ``MultiplyByQuantizedMultiplier(int64_t x, int32_t M, int shift)`` (common.cc), "MBQM64".
-
-    Used for int64 accumulators (int16x8 CONV/DEPTHWISE/TRANSPOSE_CONV with an int64 bias, int16
-    BATCH_MATMUL). The same code in both rounding builds. Real meaning: ``x * M * 2^(shift - 31)``,
-    computed with the multiplier reduced to about 15 bits::
-
-        Mr = M < 0x7FFF0000 ? (M + 2^15) >> 16 : 0x7FFF
-        result = int32((x * Mr + 2^(14 - shift)) >> (15 - shift))      # one rounding, ties toward +inf
-
-    LiteRT asserts (debug builds only) ``|x| < 2^47``, ``-31 <= shift < 8`` and ``M >= 0``; then
-    ``x * Mr`` stays below 2^62. Outside that contract the int64 product wraps, as it does in the C++,
-    and the final conversion keeps the low 32 bits.
-
-    ``x``: int64 values; ``multiplier``: int32 values; ``shift``: ints in ``[-31, 14]`` (the range in
-    which the C++ shifts are defined). Output: int32 array.
-    """
-    x64 = _as_int64(x, "x", INT64_MIN, INT64_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 14)
-    reduced = np.where(m64 < 0x7FFF0000, (m64 + (1 << 15)) >> 16, 0x7FFF)
-    total_shift = 15 - s
+    xa = np.asarray(x, dtype=np.int64)
+    e = np.asarray(exponent, dtype=np.int64)
     with np.errstate(over="ignore"):
-        acc = x64 * reduced + (np.int64(1) << (total_shift - 1))
-    return _out32(_wrap32_i64(acc >> total_shift))
+        mask64 = (np.int64(1) << (e & 63)) - np.int64(1)
+    mask = wrap_int32_i64(mask64)
+    remainder = xa & mask
+    threshold = (mask >> 1) + (xa < 0)
+    return (xa >> (e & 31)) + (remainder > threshold)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python-int versions, for the per-element traces (literal C, one scalar at a time)
+
+
+def saturating_rounding_doubling_high_mul_py(a: int, b: int) -> int:
+    """:func:`saturating_rounding_doubling_high_mul` of two Python ints, as written in C (KERNEL_NOTES 1.2).
+
+    ``trunc((a*b + (a*b >= 0 ? 2^30 : 1 - 2^30)) / 2^31)``; ``INT32_MIN * INT32_MIN`` saturates to
+    ``INT32_MAX``. ``a``, ``b``: ints in the int32 range. Returns a Python int.
+    """
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    p = a * b
+    t = p + ((1 << 30) if p >= 0 else 1 - (1 << 30))
+    return t // (1 << 31) if t >= 0 else -((-t) // (1 << 31))  # C '/': truncation toward zero
+
+
+def rounding_divide_by_pot_py(x: int, exponent: int) -> int:
+    """:func:`rounding_divide_by_pot` of a Python int: mask, remainder, threshold (ties away from zero).
+
+    ``x``: an int in the int32 range; ``exponent``: 0..31. Returns a Python int.
+    """
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,15 +428,15 @@ def count_leading_zeros32(x: ArrayLike) -> NDArray[np.int32]:
 
 def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: NDArray[np.int64]) -> NDArray[np.int64]:
     """Q0.31 ``a`` in [-1/4, 0) -> Q0.31 exp(a): a 4th-order Taylor expansion around -1/8."""
-    x = _wrap32_i64(a + (1 << 28))  # a + 1/8
+    x = wrap_int32_i64(a + (1 << 28))  # a + 1/8
     x2 = _srdhm32(x, x)
     x3 = _srdhm32(x2, x)
     x4 = _srdhm32(x2, x2)
     x4_over_4 = _rdbpot(x4, 2)
-    inner = _wrap32_i64(_srdhm32(_wrap32_i64(x4_over_4 + x3), np.int64(_ONE_THIRD_Q31)) + x2)
+    inner = wrap_int32_i64(_srdhm32(wrap_int32_i64(x4_over_4 + x3), np.int64(_ONE_THIRD_Q31)) + x2)
     x4_over_24_plus_x3_over_6_plus_x2_over_2 = _rdbpot(inner, 1)
     c = np.int64(_EXP_MINUS_ONE_EIGHTH_Q31)
-    return _wrap32_i64(c + _srdhm32(c, _wrap32_i64(x + x4_over_24_plus_x3_over_6_plus_x2_over_2)))
+    return wrap_int32_i64(c + _srdhm32(c, wrap_int32_i64(x + x4_over_24_plus_x3_over_6_plus_x2_over_2)))
 
 
 def exp_on_negative_values(a: ArrayLike, integer_bits: int) -> NDArray[np.int32]:
@@ -571,11 +459,11 @@ def exp_on_negative_values(a: ArrayLike, integer_bits: int) -> NDArray[np.int32]
     frac = 31 - ib
     a64 = _as_int64(a, "a", INT32_MIN, INT32_MAX)
     one_quarter = 1 << (frac - 2)
-    a_mod_quarter_minus_one_quarter = _wrap32_i64((a64 & (one_quarter - 1)) - one_quarter)
+    a_mod_quarter_minus_one_quarter = wrap_int32_i64((a64 & (one_quarter - 1)) - one_quarter)
     # Rescale<0>: from integer_bits to 0 integer bits is a saturating multiply by 2^integer_bits.
     rescaled = _srmbpot(a_mod_quarter_minus_one_quarter, ib)
     result = _exp_on_interval_between_negative_one_quarter_and_0_excl(rescaled)
-    remainder = _wrap32_i64(a_mod_quarter_minus_one_quarter - a64)
+    remainder = wrap_int32_i64(a_mod_quarter_minus_one_quarter - a64)
     for k, multiplier in EXP_BARREL_SHIFTER_MULTIPLIERS.items():
         if ib > k:
             selected = (remainder & (1 << (frac + k))) != 0
@@ -598,10 +486,66 @@ def one_over_one_plus_x_for_x_in_0_1(a: ArrayLike) -> NDArray[np.int32]:
     a64 = _as_int64(a, "a", INT32_MIN, INT32_MAX)
     s = a64 + INT32_MAX
     half_denominator = np.where(s >= 0, (s + 1) >> 1, s >> 1)  # RoundingHalfSum(a, One)
-    x = _wrap32_i64(_48_OVER_17_Q29 + _srdhm32(half_denominator, np.int64(_NEG_32_OVER_17_Q29)))
+    x = wrap_int32_i64(_48_OVER_17_Q29 + _srdhm32(half_denominator, np.int64(_NEG_32_OVER_17_Q29)))
     one_q29 = 1 << 29
     for _ in range(3):
         half_denominator_times_x = _srdhm32(half_denominator, x)
-        one_minus_half_denominator_times_x = _wrap32_i64(one_q29 - half_denominator_times_x)
-        x = _wrap32_i64(x + _srmbpot(_srdhm32(x, one_minus_half_denominator_times_x), 2))
+        one_minus_half_denominator_times_x = wrap_int32_i64(one_q29 - half_denominator_times_x)
+        x = wrap_int32_i64(x + _srmbpot(_srdhm32(x, one_minus_half_denominator_times_x), 2))
     return _out32(_srmbpot(x, 1))
+
+
+def inv_sqrt_quantized_multiplier_exp(values: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """LiteRT ``GetInvSqrtQuantizedMultiplierExp(v, kReverseShift=-1)`` (common.h), vectorized.
+
+    Real meaning: ``1 / sqrt(v)`` as a Q0.31 multiplier ``M`` and an exponent ``e`` with
+    ``1/sqrt(v) ~= M * 2^(e - 31)``, computed with five gemmlowp Newton-Raphson steps on a normalized
+    Q3.28 value. Used by RSQRT and L2_NORMALIZATION. ``values``: int32 values; ``0`` and ``1`` give
+    ``(INT32_MAX, 0)`` as in LiteRT. Returns two int64 arrays of ``values``' shape.
+    """
+    v = np.asarray(values).astype(np.int64)
+    small = v <= 1  # LiteRT returns (INT32_MAX, 0) for inputs 0 and 1
+    v = np.where(small, 2, v)
+    shift = np.full(v.shape, 11, np.int64)
+    while np.any(v >= (1 << 29)):
+        big = v >= (1 << 29)
+        v = np.where(big, v // 4, v)
+        shift = shift + big
+    max_left_shift_bits = count_leading_zeros32(v).astype(np.int64) - 1
+    left_shift_bit_pairs = max_left_shift_bits // 2 - 1
+    shift = shift - left_shift_bit_pairs
+    v = v << (2 * left_shift_bit_pairs)
+    srdhm = saturating_rounding_doubling_high_mul
+    fixedpoint_input = v >> 1  # F3
+    half_input = saturating_rounding_multiply_by_pot(fixedpoint_input, -1).astype(np.int64)
+    half_three = (1 << 28) + (1 << 27)
+    x = np.full(v.shape, 1 << 28, np.int64)  # F3 one
+    for _ in range(5):
+        x3 = saturating_rounding_multiply_by_pot(srdhm(srdhm(x, x), x), 6).astype(np.int64)  # F9 -> F3
+        diff = wrap_int32_i64(srdhm(half_three, x).astype(np.int64) - srdhm(half_input, x3).astype(np.int64))  # F6
+        x = saturating_rounding_multiply_by_pot(diff, 3).astype(np.int64)  # F6 -> F3
+    x = srdhm(x, 1518500250).astype(np.int64)  # * sqrt(2)/2 (F0)
+    neg = shift < 0
+    x = np.where(neg, wrap_int32_i64(x << np.where(neg, -shift, 0)), x)
+    shift = np.where(neg, 0, shift)
+    return np.where(small, 2**31 - 1, x), np.where(small, 0, -shift)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names that moved to refquant.requantize (kept importable from here for callers not yet migrated)
+
+_MOVED_TO_REQUANTIZE = (
+    "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_smaller_than_one_exp",
+    "multiply_by_quantized_multiplier_greater_than_one",
+    "multiply_by_quantized_multiplier_int64",
+)
+
+
+def __getattr__(name: str) -> object:
+    """Resolve the MBQM names that moved to :mod:`refquant.requantize` (lazily: that module imports this one)."""
+    if name in _MOVED_TO_REQUANTIZE:
+        from . import requantize
+
+        return getattr(requantize, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,13 +16,13 @@ as Python floats are first rounded to float32, exactly as the interpreter would 
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from refquant.errors import QuantParamError
-from refquant.fixedpoint import INT32_MAX, INT32_MIN, round_half_away_from_zero
+from refquant.fixedpoint import INT32_MAX, INT32_MIN, round_half_away_from_zero, wrap_int, wrap_int32_i64
+from refquant.requantize import Rounding, check_rounding
 
 __all__ = [
     "ACTIVATIONS",
@@ -37,18 +37,11 @@ __all__ = [
     "dequantize",
 ]
 
-Rounding = Literal["double", "single"]
-
 #: Fused-activation names (TFLite ``ActivationFunctionType``) accepted by the range helpers.
 ACTIVATIONS: tuple[str, ...] = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
 
 _TWO_POW_31 = 2**31
 _FLT_MAX = np.finfo(np.float32).max
-
-
-def _check_rounding(rounding: str) -> None:
-    if rounding not in ("double", "single"):
-        raise ValueError(f"rounding must be 'double' or 'single', got {rounding!r}")
 
 
 def dtype_range(dtype: DTypeLike) -> tuple[int, int]:
@@ -88,7 +81,7 @@ def quantize_multiplier(d: float, rounding: Rounding = "double") -> tuple[int, i
     exactly). Returns Python ints ``(M, shift)``; ``M`` fits int32. Raises ``QuantParamError`` for inf
     or NaN (undefined in LiteRT). For arrays use :func:`quantize_multiplier_array`.
     """
-    _check_rounding(rounding)
+    check_rounding(rounding)
     arr = np.asarray(d)
     if arr.ndim != 0:
         hint = "use quantize_multiplier_array"
@@ -119,7 +112,7 @@ def quantize_multiplier_array(
     ``(multiplier, shift)`` int32 arrays of ``d``'s shape, elementwise identical to
     :func:`quantize_multiplier`. Raises ``QuantParamError`` naming the first non-finite element.
     """
-    _check_rounding(rounding)
+    check_rounding(rounding)
     dv = np.asarray(d, dtype=np.float64)
     bad = ~np.isfinite(dv)
     if np.any(bad):
@@ -198,7 +191,7 @@ def _quantize_bound(f: float, scale: np.float32, zero_point: int) -> int:
         )
     # static_cast<int32_t>(2^31f) is INT32_MIN on x86 (cvttss2si); zero_point + q wraps like C int32.
     q = INT32_MIN if t == float(_TWO_POW_31) else int(t)
-    return ((zero_point + q - INT32_MIN) % 2**32) + INT32_MIN
+    return wrap_int(zero_point + q, 32)
 
 
 def calculate_activation_range_quantized(
@@ -332,7 +325,7 @@ def quantize(
         in_range = (r >= np.float32(INT32_MIN)) & (r < np.float32(_TWO_POW_31))  # NaN -> False
     q32 = np.where(in_range, r, np.float32(0)).astype(np.int64)
     q32 = np.where(in_range, q32, INT32_MIN)
-    unclamped = ((q32 + z - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN  # int32 add, wrapping
+    unclamped = wrap_int32_i64(q32 + z)  # int32 add, wrapping
     return np.asarray(np.clip(unclamped, lo, hi).astype(np.dtype(dtype)))
 
 
@@ -357,7 +350,7 @@ def dequantize(
     if qa.dtype.kind not in "iu":
         raise TypeError(f"dequantize expects an integer array, got dtype {qa.dtype}")
     s, z = _channel_params(qa.shape, scale, zero_point, axis)
-    diff = ((qa.astype(np.int64) - z - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN  # int32 subtraction
+    diff = wrap_int32_i64(qa.astype(np.int64) - z)  # int32 subtraction
     if axis is None:
         return np.asarray((s.astype(np.float64) * diff.astype(np.float64)).astype(np.float32))
     return np.asarray(s * diff.astype(np.int32).astype(np.float32), dtype=np.float32)

@@ -15,6 +15,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from refquant import fixedpoint as fp
+from refquant import requantize as rq
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 I16_MIN, I16_MAX = -(2**15), 2**15 - 1
@@ -412,17 +413,18 @@ MBQM_025 = [  # KERNEL_NOTES 1.3: multiplier 0.25 = (2^30, -1)
 
 @pytest.mark.parametrize(("x", "double", "single"), MBQM_025)
 def test_mbqm_quarter_table(x, double, single):
-    for f in (fp.multiply_by_quantized_multiplier, fp._multiply_by_quantized_multiplier_reference):
+    for f in (rq.multiply_by_quantized_multiplier,):
         assert int(f(x, 2**30, -1, rounding="double")) == double
         assert int(f(x, 2**30, -1, rounding="single")) == single
-    assert int(fp.multiply_by_quantized_multiplier_smaller_than_one_exp(x, 2**30, -1)) == double
-    assert int(fp.multiply_by_quantized_multiplier_smaller_than_one_exp(x, 2**30, -1, "single")) == single
+    assert int(rq.mbqm_double_rounding_reference(x, 2**30, -1)) == double
+    assert int(rq.multiply_by_quantized_multiplier_smaller_than_one_exp(x, 2**30, -1)) == double
+    assert int(rq.multiply_by_quantized_multiplier_smaller_than_one_exp(x, 2**30, -1, "single")) == single
 
 
 def test_mbqm_quarter_all_int8_both_roundings():
     x = np.arange(-128, 128, dtype=np.int32)
-    dbl = fp.multiply_by_quantized_multiplier(x, 2**30, -1)
-    sgl = fp.multiply_by_quantized_multiplier(x, 2**30, -1, rounding="single")
+    dbl = rq.multiply_by_quantized_multiplier(x, 2**30, -1)
+    sgl = rq.multiply_by_quantized_multiplier(x, 2**30, -1, rounding="single")
     assert dbl.tolist() == [ref_mbqm_double(v, 2**30, -1) for v in range(-128, 128)]
     assert sgl.tolist() == [ref_mbqm_single(v, 2**30, -1) for v in range(-128, 128)]
     assert (dbl != sgl).any()
@@ -430,9 +432,9 @@ def test_mbqm_quarter_all_int8_both_roundings():
 
 def test_mbqm_left_shift_wraps():
     # KERNEL_NOTES 1.1: multiplier 1e6 = (2048000000, 20); acc 16129 << 20 wraps in int32.
-    got = int(fp.multiply_by_quantized_multiplier(16129, 2048000000, 20))
+    got = int(rq.multiply_by_quantized_multiplier(16129, 2048000000, 20))
     assert got == ref_mbqm_double(16129, 2048000000, 20) < 0
-    assert int(fp.multiply_by_quantized_multiplier_greater_than_one(16129, 2048000000, 20)) == got
+    assert int(rq.multiply_by_quantized_multiplier_greater_than_one(16129, 2048000000, 20)) == got
 
 
 def test_mbqm_saturating_corner():
@@ -440,8 +442,8 @@ def test_mbqm_saturating_corner():
     for shift in (0, -1, -5, -31, 1, 31):
         x = I32_MIN if shift <= 0 else (I32_MIN >> shift if shift < 31 else 1)
         want = ref_mbqm_double(x, I32_MIN, shift)
-        assert int(fp.multiply_by_quantized_multiplier(x, I32_MIN, shift)) == want
-        assert int(fp._multiply_by_quantized_multiplier_reference(x, I32_MIN, shift)) == want
+        assert int(rq.multiply_by_quantized_multiplier(x, I32_MIN, shift)) == want
+        assert int(rq.mbqm_double_rounding_reference(x, I32_MIN, shift)) == want
 
 
 mults = st.one_of(st.integers(I32_MIN, I32_MAX), st.integers(2**30, I32_MAX), st.sampled_from(EDGES32))
@@ -450,20 +452,20 @@ mults = st.one_of(st.integers(I32_MIN, I32_MAX), st.integers(2**30, I32_MAX), st
 @given(i32_lists, mults, st.integers(-31, 31))
 def test_mbqm_double_matches_reference(xs, m, shift):
     want = [ref_mbqm_double(x, m, shift) for x in xs]
-    assert fp.multiply_by_quantized_multiplier(arr32(xs), m, shift).tolist() == want
-    assert fp._multiply_by_quantized_multiplier_reference(arr32(xs), m, shift).tolist() == want
+    assert rq.multiply_by_quantized_multiplier(arr32(xs), m, shift).tolist() == want
+    assert rq.mbqm_double_rounding_reference(arr32(xs), m, shift).tolist() == want
 
 
 @given(i32_lists, st.integers(0, I32_MAX), st.integers(-31, 30))
 def test_mbqm_single_matches_reference(xs, m, shift):
     want = [ref_mbqm_single(x, m, shift) for x in xs]
-    assert fp.multiply_by_quantized_multiplier(arr32(xs), m, shift, rounding="single").tolist() == want
+    assert rq.multiply_by_quantized_multiplier(arr32(xs), m, shift, rounding="single").tolist() == want
 
 
 @given(i32_lists, st.integers(2**30, I32_MAX), st.integers(-31, 0))
 def test_mbqm_double_is_close_to_exact(xs, m, shift):
     # Two roundings: at most one unit from the exact product.
-    got = fp.multiply_by_quantized_multiplier(arr32(xs), m, shift)
+    got = rq.multiply_by_quantized_multiplier(arr32(xs), m, shift)
     for x, g in zip(xs, got.tolist()):
         assert abs(Fraction(x * m, 2 ** (31 - shift)) - g) <= 1
 
@@ -471,7 +473,7 @@ def test_mbqm_double_is_close_to_exact(xs, m, shift):
 @given(st.lists(st.tuples(i32, mults, st.integers(-31, 31)), min_size=1, max_size=64))
 def test_mbqm_per_element_parameters(triples):
     xs, ms, ss = zip(*triples)
-    got = fp.multiply_by_quantized_multiplier(arr32(xs), arr32(ms), np.array(ss))
+    got = rq.multiply_by_quantized_multiplier(arr32(xs), arr32(ms), np.array(ss))
     assert got.tolist() == [ref_mbqm_double(*t) for t in triples]
 
 
@@ -481,7 +483,7 @@ def test_mbqm_per_channel_broadcast_last_axis():
     m = rng.integers(2**30, 2**31, size=5).astype(np.int32)
     s = np.array([-3, 0, 2, -31, -12], dtype=np.int32)
     for rounding, ref in (("double", ref_mbqm_double), ("single", ref_mbqm_single)):
-        got = fp.multiply_by_quantized_multiplier(x, m, s, rounding=rounding)
+        got = rq.multiply_by_quantized_multiplier(x, m, s, rounding=rounding)
         assert got.shape == x.shape and got.dtype == np.int32
         want = np.vectorize(lambda v, mm, ss, r=ref: r(int(v), int(mm), int(ss)))(x, m, s)
         np.testing.assert_array_equal(got, want)
@@ -500,14 +502,14 @@ def test_mbqm_shortcut_agrees_with_two_step_bulk():
     s = rng.integers(-31, 31, n, endpoint=True)
     s[: n // 8] = -1
     args = (x.astype(np.int32), m.astype(np.int32))
-    fast = fp.multiply_by_quantized_multiplier(*args, s)
-    slow = fp._multiply_by_quantized_multiplier_reference(*args, s)
+    fast = rq.multiply_by_quantized_multiplier(*args, s)
+    slow = rq.mbqm_double_rounding_reference(*args, s)
     np.testing.assert_array_equal(fast, slow)
     # Scalar-shift code path too.
     for shift in (-31, -17, -1, 0, 3, 31):
         np.testing.assert_array_equal(
-            fp.multiply_by_quantized_multiplier(*args, shift),
-            fp._multiply_by_quantized_multiplier_reference(*args, shift),
+            rq.multiply_by_quantized_multiplier(*args, shift),
+            rq.mbqm_double_rounding_reference(*args, shift),
         )
     # A sample against the pure-Python definition (guards against both vectorized paths sharing a bug).
     idx = rng.choice(n, 2000, replace=False)
@@ -518,20 +520,20 @@ def test_mbqm_shortcut_agrees_with_two_step_bulk():
 @given(i32_lists, mults, st.integers(-31, 0))
 def test_smaller_than_one_exp_matches_reference(xs, m, shift):
     want = [ref_rdbpot(ref_srdhm(x, m), -shift) for x in xs]
-    assert fp.multiply_by_quantized_multiplier_smaller_than_one_exp(arr32(xs), m, shift).tolist() == want
+    assert rq.multiply_by_quantized_multiplier_smaller_than_one_exp(arr32(xs), m, shift).tolist() == want
 
 
 @given(i32_lists, mults, st.integers(0, 31))
 def test_greater_than_one_matches_reference(xs, m, shift):
     want = [ref_srdhm(wrap(x << shift), m) for x in xs]
-    assert fp.multiply_by_quantized_multiplier_greater_than_one(arr32(xs), m, shift).tolist() == want
+    assert rq.multiply_by_quantized_multiplier_greater_than_one(arr32(xs), m, shift).tolist() == want
 
 
 @given(i32_lists, st.integers(0, I32_MAX), st.integers(-31, 30))
 def test_single_rounding_variants_are_mbqm(xs, m, shift):
     want = [ref_mbqm_single(x, m, shift) for x in xs]
-    f_small = fp.multiply_by_quantized_multiplier_smaller_than_one_exp
-    f_big = fp.multiply_by_quantized_multiplier_greater_than_one
+    f_small = rq.multiply_by_quantized_multiplier_smaller_than_one_exp
+    f_big = rq.multiply_by_quantized_multiplier_greater_than_one
     assert f_small(arr32(xs), m, shift, rounding="single").tolist() == want
     assert f_big(arr32(xs), m, shift, rounding="single").tolist() == want
 
@@ -548,7 +550,7 @@ i48 = st.one_of(st.integers(-(2**47), 2**47 - 1), st.integers(-(2**31), 2**31), 
     st.integers(-31, 7),
 )
 def test_mbqm_int64_matches_reference(xs, m, shift):
-    got = fp.multiply_by_quantized_multiplier_int64(np.array(xs, dtype=np.int64), m, shift)
+    got = rq.multiply_by_quantized_multiplier_int64(np.array(xs, dtype=np.int64), m, shift)
     assert got.dtype == np.int32
     assert got.tolist() == [ref_mbqm64(x, m, shift) for x in xs]
 
@@ -565,7 +567,7 @@ def test_mbqm_int64_matches_reference(xs, m, shift):
     ],
 )
 def test_mbqm_int64_table(x, m, shift, expected):
-    assert int(fp.multiply_by_quantized_multiplier_int64(x, m, shift)) == wrap(expected)
+    assert int(rq.multiply_by_quantized_multiplier_int64(x, m, shift)) == wrap(expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -685,7 +687,7 @@ def test_one_over_one_plus_x_any_int32_matches_reference(xs):
 def test_scalar_inputs_give_0d_arrays():
     r = fp.saturating_rounding_doubling_high_mul(3, 2**30)
     assert isinstance(r, np.ndarray) and r.shape == () and r.dtype == np.int32
-    r = fp.multiply_by_quantized_multiplier(np.int32(5), 2**30, -1)
+    r = rq.multiply_by_quantized_multiplier(np.int32(5), 2**30, -1)
     assert isinstance(r, np.ndarray) and r.shape == () and r.dtype == np.int32
     assert fp.rounding_divide_by_pot(np.int16(5), 1).dtype == np.int16
     assert fp.rounding_divide_by_pot(np.array(5, np.int64), 1).dtype == np.int32
@@ -694,7 +696,7 @@ def test_scalar_inputs_give_0d_arrays():
 def test_int32_values_in_wider_dtypes_are_accepted():
     x = np.array([I32_MIN, -1, I32_MAX], dtype=np.int64)
     want = [ref_mbqm_double(int(v), 2**30, -1) for v in x]
-    assert fp.multiply_by_quantized_multiplier(x, 2**30, -1).tolist() == want
+    assert rq.multiply_by_quantized_multiplier(x, 2**30, -1).tolist() == want
 
 
 def test_wrap_helpers():
@@ -712,16 +714,16 @@ INVALID_CALLS = [
     (ValueError, fp.rounding_divide_by_pot, (5, np.array([0, 40]))),
     (ValueError, fp.saturating_rounding_multiply_by_pot, (5, 32)),
     (ValueError, fp.saturating_rounding_multiply_by_pot, (np.int16(5), 16)),
-    (ValueError, fp.multiply_by_quantized_multiplier, (5, 2**30, -32)),
-    (ValueError, fp.multiply_by_quantized_multiplier, (5, 2**31, 0)),
-    (ValueError, fp.multiply_by_quantized_multiplier, (5, 2**30, 31, "single")),
-    (ValueError, fp.multiply_by_quantized_multiplier, (5, 2**30, 0, "triple")),
-    (ValueError, fp._multiply_by_quantized_multiplier_reference, (5, 2**30, 0, "nearest")),
-    (ValueError, fp.multiply_by_quantized_multiplier_smaller_than_one_exp, (5, 2**30, 1)),
-    (ValueError, fp.multiply_by_quantized_multiplier_smaller_than_one_exp, (5, 2**30, 0, "both")),
-    (ValueError, fp.multiply_by_quantized_multiplier_greater_than_one, (5, 2**30, -1)),
-    (ValueError, fp.multiply_by_quantized_multiplier_int64, (5, 2**30, 15)),
-    (ValueError, fp.multiply_by_quantized_multiplier_int64, (5, 2**30, -32)),
+    (ValueError, rq.multiply_by_quantized_multiplier, (5, 2**30, -32)),
+    (ValueError, rq.multiply_by_quantized_multiplier, (5, 2**31, 0)),
+    (ValueError, rq.multiply_by_quantized_multiplier, (5, 2**30, 31, "single")),
+    (ValueError, rq.multiply_by_quantized_multiplier, (5, 2**30, 0, "triple")),
+    (ValueError, rq.check_rounding, ("nearest",)),
+    (ValueError, rq.multiply_by_quantized_multiplier_smaller_than_one_exp, (5, 2**30, 1)),
+    (ValueError, rq.multiply_by_quantized_multiplier_smaller_than_one_exp, (5, 2**30, 0, "both")),
+    (ValueError, rq.multiply_by_quantized_multiplier_greater_than_one, (5, 2**30, -1)),
+    (ValueError, rq.multiply_by_quantized_multiplier_int64, (5, 2**30, 15)),
+    (ValueError, rq.multiply_by_quantized_multiplier_int64, (5, 2**30, -32)),
     (ValueError, fp.exp_on_negative_values, (-5, 30)),
     (ValueError, fp.exp_on_negative_values, (-5, -1)),
     (ValueError, fp.count_leading_zeros32, (2**32,)),
@@ -737,7 +739,7 @@ def test_invalid_calls(error, func, args):
 @given(st.integers(I32_MIN, I32_MAX), st.integers(-31, 31))
 def test_mbqm_scalar_equals_vector(x, shift):
     m = 1518500250
-    assert int(fp.multiply_by_quantized_multiplier(x, m, shift)) == ref_mbqm_double(x, m, shift)
+    assert int(rq.multiply_by_quantized_multiplier(x, m, shift)) == ref_mbqm_double(x, m, shift)
     assume(shift <= 30)
-    got = fp.multiply_by_quantized_multiplier(x, m, shift, rounding="single")
+    got = rq.multiply_by_quantized_multiplier(x, m, shift, rounding="single")
     assert int(got) == ref_mbqm_single(x, m, shift)

@@ -38,19 +38,19 @@ import numpy as np
 
 from ..errors import InputError, QuantParamError, UnsupportedOpError
 from ..fixedpoint import (
-    count_leading_zeros32,
-    multiply_by_quantized_multiplier,
+    inv_sqrt_quantized_multiplier_exp,
     round_half_away_from_zero,
     rounding_divide_by_pot,
     saturating_doubling_high_mul_int16,
-    saturating_rounding_doubling_high_mul,
     saturating_rounding_doubling_high_mul_int16,
-    saturating_rounding_multiply_by_pot,
+    wrap_int16_i64,
+    wrap_int32_i64,
 )
 from ..quantization import quantize_multiplier
+from ..requantize import multiply_by_quantized_multiplier
 from . import lut as L
 from .base import OpContext, OpData, TensorInfo, broadcast_shape
-from .elementwise import MAX_BROADCAST_RANK, Stage, _Staged
+from .staging import MAX_BROADCAST_RANK, Stage, Staged
 
 __all__ = [
     "prepare_relu",
@@ -80,14 +80,6 @@ _RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 # Shared helpers
 
 
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    return ((v + 2**31) & 0xFFFFFFFF) - 2**31
-
-
-def _wrap16(v: np.ndarray) -> np.ndarray:
-    return ((v + 2**15) & 0xFFFF) - 2**15
-
-
 def _unary(ctx: OpContext, allowed: tuple[str, ...]) -> tuple[TensorInfo, TensorInfo]:
     """One input, one output, same type (LiteRT TF_LITE_ENSURE_TYPES_EQ / output type := input type)."""
     ctx.check_counts(1, 1)
@@ -110,16 +102,12 @@ def _qm(ctx: OpContext, d: float, what: str, tensor: TensorInfo | None = None) -
         raise ctx.fail_quant(f"{what}: {exc}", tensor) from exc
 
 
-def _mbqm(x: np.ndarray, m: int, shift: int, rounding: str) -> np.ndarray:
-    return multiply_by_quantized_multiplier(x, m, shift, rounding).astype(np.int64)  # type: ignore[arg-type]
-
-
 def _bound(bound: float, scale: np.float32, zp: int) -> int:
     """``zp + static_cast<int32>(roundf(bound / scale))`` with x86 conversion and int32 wrap."""
     with np.errstate(all="ignore"):
         r = round_half_away_from_zero(F32(F32(bound) / scale))
     q = int(L.float_to_int32(r))
-    return int(_wrap32(np.int64(zp + q)))
+    return int(wrap_int32_i64(np.int64(zp + q)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +115,7 @@ def _bound(bound: float, scale: np.float32, zp: int) -> int:
 
 
 @dataclass(frozen=True)
-class FloatUnary(_Staged, OpData):
+class FloatUnary(Staged, OpData):
     """A float32 elementwise function, following the LiteRT reference float kernel named by ``kind``."""
 
     #: Which function: relu, relu6, relu_n1_to_1, relu_0_to_1, leaky_relu, logistic, tanh, hard_swish,
@@ -273,7 +261,7 @@ def _float(ctx: OpContext, x: TensorInfo, kind: str, alpha: float = 0.0) -> OpDa
 
 
 @dataclass(frozen=True)
-class ReluQuantized(_Staged, OpData):
+class ReluQuantized(Staged, OpData):
     """Quantized RELU/RELU6/RELU_N1_TO_1/RELU_0_TO_1 (LiteRT ``activations.cc`` QuantizedReluX, ``reference_ops::ReluX``)."""
 
     #: Input zero point (subtracted).
@@ -291,8 +279,10 @@ class ReluQuantized(_Staged, OpData):
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         v = np.asarray(inputs[0]).astype(np.int64) - self.input_offset
-        scaled = _mbqm(v, self.output_multiplier, self.output_shift, self.rounding)
-        shifted = _wrap32(scaled + self.output_offset)
+        scaled = multiply_by_quantized_multiplier(v, self.output_multiplier, self.output_shift, self.rounding).astype(
+            np.int64
+        )
+        shifted = wrap_int32_i64(scaled + self.output_offset)
         out = np.minimum(np.maximum(shifted, self.act_min), self.act_max)
         return [
             ("offset input", v, f"x - {self.input_offset}"),
@@ -353,7 +343,7 @@ def prepare_relu_0_to_1(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class LeakyReluQuantized(_Staged, OpData):
+class LeakyReluQuantized(Staged, OpData):
     """Quantized LEAKY_RELU (LiteRT ``reference_ops::QuantizeLeakyRelu``)."""
 
     #: Input zero point (subtracted).
@@ -373,12 +363,16 @@ class LeakyReluQuantized(_Staged, OpData):
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         v = np.asarray(inputs[0]).astype(np.int64) - self.input_offset
-        ident = _mbqm(v, self.identity_multiplier, self.identity_shift, self.rounding)
-        alpha = _mbqm(v, self.alpha_multiplier, self.alpha_shift, self.rounding)
+        ident = multiply_by_quantized_multiplier(
+            v, self.identity_multiplier, self.identity_shift, self.rounding
+        ).astype(np.int64)
+        alpha = multiply_by_quantized_multiplier(v, self.alpha_multiplier, self.alpha_shift, self.rounding).astype(
+            np.int64
+        )
         if self.alpha_negative:
-            alpha = _wrap32(-alpha)
+            alpha = wrap_int32_i64(-alpha)
         scaled = np.where(v >= 0, ident, alpha)
-        shifted = _wrap32(scaled + self.output_offset)
+        shifted = wrap_int32_i64(scaled + self.output_offset)
         lo, hi = _RANGE[self.output_dtypes[0]]
         out = np.clip(shifted, lo, hi).astype(self.output_dtypes[0])
         return [
@@ -408,7 +402,7 @@ def prepare_leaky_relu(ctx: OpContext) -> OpData:
         output_offset=zp_out,
         identity_multiplier=mi,
         identity_shift=si,
-        alpha_multiplier=int(_wrap32(np.int64(abs(ma)))),
+        alpha_multiplier=int(wrap_int32_i64(np.int64(abs(ma)))),
         alpha_shift=sa,
         alpha_negative=ma < 0,
         rounding=ctx.rounding,
@@ -416,7 +410,7 @@ def prepare_leaky_relu(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class PreluQuantized(_Staged, OpData):
+class PreluQuantized(Staged, OpData):
     """Quantized PRELU (LiteRT ``reference_ops::Prelu`` / ``BroadcastPrelu4DSlow``)."""
 
     #: Input and alpha zero points (subtracted).
@@ -436,11 +430,15 @@ class PreluQuantized(_Staged, OpData):
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         v = np.asarray(inputs[0]).astype(np.int64) - self.input_offset
         a = np.asarray(inputs[1]).astype(np.int64) - self.alpha_offset
-        pos = _mbqm(v, self.output_multiplier_1, self.output_shift_1, self.rounding)
-        prod = _wrap32(v * a)
-        neg = _mbqm(prod, self.output_multiplier_2, self.output_shift_2, self.rounding)
+        pos = multiply_by_quantized_multiplier(v, self.output_multiplier_1, self.output_shift_1, self.rounding).astype(
+            np.int64
+        )
+        prod = wrap_int32_i64(v * a)
+        neg = multiply_by_quantized_multiplier(
+            prod, self.output_multiplier_2, self.output_shift_2, self.rounding
+        ).astype(np.int64)
         scaled = np.where(v >= 0, pos, neg)
-        shifted = _wrap32(scaled + self.output_offset)
+        shifted = wrap_int32_i64(scaled + self.output_offset)
         lo, hi = _RANGE[self.output_dtypes[0]]
         out = np.clip(shifted, lo, hi).astype(self.output_dtypes[0])
         return [
@@ -453,7 +451,7 @@ class PreluQuantized(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class PreluFloat(_Staged, OpData):
+class PreluFloat(Staged, OpData):
     """Float PRELU: ``x >= 0 ? x : x * alpha`` (LiteRT ``ApplyPrelu<float>``), alpha broadcast."""
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
@@ -511,7 +509,7 @@ def prepare_prelu(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class Table8(_Staged, OpData):
+class Table8(Staged, OpData):
     """A 256-entry lookup table over every int8/uint8 input value (LiteRT ``LUTLookup`` for 8-bit)."""
 
     #: Output for input value ``qmin + i`` at index ``i``.
@@ -536,7 +534,7 @@ class Table8(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class Table16(_Staged, OpData):
+class Table16(Staged, OpData):
     """A 65536-entry table over every int16 input value (int16 SQRT, computed in float by LiteRT)."""
 
     #: Output for input value ``i - 32768`` at index ``i``.
@@ -560,7 +558,7 @@ class Table16(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class InterpolatedTable16(_Staged, OpData):
+class InterpolatedTable16(Staged, OpData):
     """int16 lookup with 513-entry table and 7-bit linear interpolation (LiteRT ``LUTLookup(int16_t)``)."""
 
     #: The 513 int16 entries from LUTPopulateInt16<float>.
@@ -635,7 +633,7 @@ def _table16(ctx: OpContext, x: TensorInfo, o: TensorInfo, fn: Any, recipe: str,
 
 
 @dataclass(frozen=True)
-class SigmoidTanhInt16(_Staged, OpData):
+class SigmoidTanhInt16(Staged, OpData):
     """int16 LOGISTIC/TANH (LiteRT ``reference_integer_ops::Logistic``/``Tanh`` for int16).
 
     The input is rescaled to Q?.? with ``(x * input_multiplier + round) >> input_left_shift`` (int32
@@ -653,7 +651,7 @@ class SigmoidTanhInt16(_Staged, OpData):
         x = np.asarray(inputs[0]).astype(np.int64)
         ls = self.input_left_shift
         rnd = (1 << (ls - 1)) if ls > 0 else 0
-        d = _wrap32(x * self.input_multiplier + rnd) >> ls
+        d = wrap_int32_i64(x * self.input_multiplier + rnd) >> ls
         a = np.abs(d)  # abs(int32) -> uint32; |d| <= 2^31 (INT32_MIN maps to 2^31)
         table = L.sigmoid_table_uint16().astype(np.int64)
         if self.is_tanh:
@@ -669,10 +667,10 @@ class SigmoidTanhInt16(_Staged, OpData):
         interp = np.where(uh >= 255, sat, (ua << shift_in) + ut * (ub - ua))
         if self.is_tanh:
             r = np.where(d >= 0, interp - (1 << 23) + (1 << 7), -interp + (1 << 23) + (1 << 7) - 1)
-            out = _wrap16(r >> 8)
+            out = wrap_int16_i64(r >> 8)
         else:
             r = np.where(d >= 0, interp + (1 << 9), (1 << 25) - interp + (1 << 9) - 1) & 0xFFFFFFFF
-            out = _wrap16(r >> 10)
+            out = wrap_int16_i64(r >> 10)
         return [
             ("rescaled input", d, f"(x * {self.input_multiplier} + {rnd}) >> {ls}"),
             ("table index", uh, f"|rescaled| >> {shift_in}"),
@@ -742,7 +740,7 @@ def prepare_tanh(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class HardSwishQuantized(_Staged, OpData):
+class HardSwishQuantized(Staged, OpData):
     """Quantized HARD_SWISH (LiteRT ``reference_ops::HardSwish<T>(HardSwishParams, ...)``), int16 fixed point."""
 
     #: Input and output zero points.
@@ -756,8 +754,8 @@ class HardSwishQuantized(_Staged, OpData):
     reluish_multiplier_exponent: int = 0
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
-        v = _wrap16(np.asarray(inputs[0]).astype(np.int64) - self.input_zero_point)
-        hires = _wrap16(v * 128).astype(np.int16)
+        v = wrap_int16_i64(np.asarray(inputs[0]).astype(np.int64) - self.input_zero_point)
+        hires = wrap_int16_i64(v * 128).astype(np.int16)
         pre = saturating_rounding_doubling_high_mul_int16(hires, np.int16(self.output_multiplier_fixedpoint_int16))
         e = self.reluish_multiplier_exponent
         r = hires.astype(np.int64)
@@ -773,7 +771,7 @@ class HardSwishQuantized(_Staged, OpData):
         reluish = ((r.astype(np.int64) + (1 << 15)) >> 1).astype(np.int16)
         prod = saturating_doubling_high_mul_int16(reluish, pre)
         shifted = rounding_divide_by_pot(prod, -self.output_multiplier_exponent).astype(np.int64)
-        with_zp = _wrap16(shifted + self.output_zero_point)
+        with_zp = wrap_int16_i64(shifted + self.output_zero_point)
         lo, hi = _RANGE[self.output_dtypes[0]]
         out = np.clip(with_zp, lo, hi).astype(self.output_dtypes[0])
         return [
@@ -885,7 +883,7 @@ def _sqrt_table(s_in: np.float32, zp_in: int, s_out: np.float32, zp_out: int, dt
         deq = (s_in * (q - zp_in).astype(F32)).astype(F32)
         root = np.sqrt(np.where(deq >= F32(0), deq, F32(0))).astype(F32)
         ratio = (root / s_out).astype(F32)
-    out = _wrap32(L.float_to_int32(ratio) + zp_out)
+    out = wrap_int32_i64(L.float_to_int32(ratio) + zp_out)
     return np.clip(out, qmin, qmax).astype(dtype)
 
 
@@ -917,44 +915,14 @@ def prepare_sqrt(ctx: OpContext) -> OpData:
     )
 
 
-def _inv_sqrt_multiplier_exp(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """LiteRT ``GetInvSqrtQuantizedMultiplierExp(v, kReverseShift=-1)`` for int32 values v > 1 (vectorized)."""
-    v = values.astype(np.int64)
-    small = v <= 1  # LiteRT returns (INT32_MAX, 0) for inputs 0 and 1
-    v = np.where(small, 2, v)
-    shift = np.full(v.shape, 11, np.int64)
-    while np.any(v >= (1 << 29)):
-        big = v >= (1 << 29)
-        v = np.where(big, v // 4, v)
-        shift = shift + big
-    max_left_shift_bits = count_leading_zeros32(v).astype(np.int64) - 1
-    left_shift_bit_pairs = max_left_shift_bits // 2 - 1
-    shift = shift - left_shift_bit_pairs
-    v = v << (2 * left_shift_bit_pairs)
-    srdhm = saturating_rounding_doubling_high_mul
-    fixedpoint_input = v >> 1  # F3
-    half_input = saturating_rounding_multiply_by_pot(fixedpoint_input, -1).astype(np.int64)
-    half_three = (1 << 28) + (1 << 27)
-    x = np.full(v.shape, 1 << 28, np.int64)  # F3 one
-    for _ in range(5):
-        x3 = saturating_rounding_multiply_by_pot(srdhm(srdhm(x, x), x), 6).astype(np.int64)  # F9 -> F3
-        diff = _wrap32(srdhm(half_three, x).astype(np.int64) - srdhm(half_input, x3).astype(np.int64))  # F6
-        x = saturating_rounding_multiply_by_pot(diff, 3).astype(np.int64)  # F6 -> F3
-    x = srdhm(x, 1518500250).astype(np.int64)  # * sqrt(2)/2 (F0)
-    neg = shift < 0
-    x = np.where(neg, _wrap32(x << np.where(neg, -shift, 0)), x)
-    shift = np.where(neg, 0, shift)
-    return np.where(small, 2**31 - 1, x), np.where(small, 0, -shift)
-
-
 def _rsqrt_int8_table(zp_in: int, m: int, shift: int, zp_out: int, rounding: str) -> np.ndarray:
     """LiteRT RsqrtEvalQuantizedInt8 over every int8 input (entries below the zero point unused)."""
     q = np.arange(-128, 128, dtype=np.int64)
     value = q - zp_in
-    inv, inv_shift = _inv_sqrt_multiplier_exp(np.maximum(value, 0))
+    inv, inv_shift = inv_sqrt_quantized_multiplier_exp(np.maximum(value, 0))
     k_shift = 20
-    data = multiply_by_quantized_multiplier(1, inv, inv_shift + k_shift, rounding).astype(np.int64)  # type: ignore[arg-type]
-    out = _mbqm(data, m, shift - k_shift, rounding) + zp_out
+    data = multiply_by_quantized_multiplier(1, inv, inv_shift + k_shift, rounding).astype(np.int64)
+    out = multiply_by_quantized_multiplier(data, m, shift - k_shift, rounding).astype(np.int64) + zp_out
     out = np.clip(out, -128, 127)
     return np.where(value == 0, 127, out).astype(np.int8)
 
@@ -995,7 +963,7 @@ def prepare_rsqrt(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class AbsQuantized(_Staged, OpData):
+class AbsQuantized(Staged, OpData):
     """Quantized ABS (LiteRT ``elementwise.cc`` AbsEvalQuantized)."""
 
     #: Input zero point (subtracted before the absolute value).
@@ -1013,10 +981,12 @@ class AbsQuantized(_Staged, OpData):
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         value = np.abs(np.asarray(inputs[0]).astype(np.int64) - self.input_offset)
         if self.needs_rescale:
-            scaled = _mbqm(value, self.multiplier, self.shift, self.rounding)
+            scaled = multiply_by_quantized_multiplier(value, self.multiplier, self.shift, self.rounding).astype(
+                np.int64
+            )
         else:
             scaled = value
-        shifted = _wrap32(scaled + self.output_offset)
+        shifted = wrap_int32_i64(scaled + self.output_offset)
         lo, hi = _RANGE[self.output_dtypes[0]]
         out = np.clip(shifted, lo, hi).astype(self.output_dtypes[0])
         return [
@@ -1028,7 +998,7 @@ class AbsQuantized(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class IntUnary(_Staged, OpData):
+class IntUnary(Staged, OpData):
     """Raw integer ABS or NEG (C semantics: ``abs(INT_MIN)`` and ``-INT_MIN`` wrap)."""
 
     #: "abs" or "neg".

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixedpoint import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64
+from ..fixedpoint import wrap_int32_i64
 from ..quantization import dtype_range, quantize_multiplier
+from ..requantize import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64
 from .base import OpContext, OpData, Step
-from .fully_connected import FLOAT_SUM_STEPS, exact_matmul, float64_matmul_is_exact, float_matmul, wrap_int32_i64
+from .matmul import FLOAT_SUM_STEPS, exact_matmul, float64_matmul_is_exact, float_matmul
 
 __all__ = ["BatchMatMulData", "prepare_batch_matmul"]
 

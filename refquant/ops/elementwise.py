@@ -47,12 +47,12 @@ from ..errors import InputError, QuantParamError, UnsupportedOpError
 from ..fixedpoint import (
     INT32_MAX,
     count_leading_zeros32,
-    multiply_by_quantized_multiplier,
-    multiply_by_quantized_multiplier_smaller_than_one_exp,
     one_over_one_plus_x_for_x_in_0_1,
     rounding_divide_by_pot,
+    rounding_divide_by_pot_x86,
     saturating_rounding_doubling_high_mul,
     saturating_rounding_doubling_high_mul_int16,
+    wrap_int32_i64,
 )
 from ..quantization import (
     calculate_activation_range_float,
@@ -60,9 +60,15 @@ from ..quantization import (
     quantize_multiplier,
     quantize_multiplier_smaller_than_one_exp,
 )
-from .base import OpContext, OpData, Step, TensorInfo, broadcast_shape
-from .fastpath import mbqm_scalar_inplace
+from ..requantize import (
+    mbqm_per_tensor_inplace,
+    mbqm_single_rounding_any_shift,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_smaller_than_one_exp,
+)
+from .base import OpContext, OpData, TensorInfo
 from .lut import checked_log2
+from .staging import MAX_BROADCAST_RANK, Stage, Staged, binary_prepare, element_inputs, same_output_dtype
 
 __all__ = [
     "prepare_add",
@@ -79,20 +85,11 @@ __all__ = [
 #: Use the table / closed-form fast paths (tests switch this off to compare with the readable kernels).
 FAST_PATHS = True
 
-#: LiteRT's BroadcastBinaryOpSimple handles up to 8 dimensions (TFLITE_CHECK: abort above).
-MAX_BROADCAST_RANK = 8
-
 F32 = np.float32
-Stage = tuple[str, np.ndarray, str]
 
 
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
-
-
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    """int64 array -> the same values wrapped to int32 (still int64): C int32 overflow on x86."""
-    return ((v + 2**31) & 0xFFFFFFFF) - 2**31
 
 
 def _clrsb32(v: np.ndarray) -> np.ndarray:
@@ -101,100 +98,9 @@ def _clrsb32(v: np.ndarray) -> np.ndarray:
     return count_leading_zeros32(u).astype(np.int64) - 1
 
 
-def _rdbpot_x86(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    """gemmlowp ``RoundingDivideByPOT(int32 x, int e)`` as x86 scalar code runs it for ANY ``e``.
-
-    For 0 <= e <= 31 this is the normal rounding division (ties away from zero). Outside that range
-    the C++ is undefined; the compiled REF kernel computes ``mask = int32((1ll << (e & 63)) - 1)``
-    and ``x >> (e & 31)`` (the hardware masks shift counts), which this reproduces.
-    """
-    e = np.asarray(exponent, dtype=np.int64)
-    with np.errstate(over="ignore"):
-        mask64 = (np.int64(1) << (e & 63)) - np.int64(1)
-    mask = _wrap32(mask64)
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> (e & 31)) + (remainder > threshold)
-
-
-def element_inputs(
-    inputs: list[np.ndarray | None], out_shape: tuple[int, ...], element: tuple[int, ...]
-) -> list[np.ndarray | None]:
-    """The input values (as 0-d arrays) that numpy broadcasting maps onto output ``element``."""
-    if len(element) != len(out_shape) or any(not 0 <= e < d for e, d in zip(element, out_shape)):
-        raise InputError(f"element {list(element)} is outside the output shape {list(out_shape)}")
-    picked: list[np.ndarray | None] = []
-    for arr in inputs:
-        if arr is None:
-            picked.append(None)
-            continue
-        a = np.asarray(arr)
-        r = a.ndim
-        idx = tuple(0 if a.shape[k] == 1 else element[len(out_shape) - r + k] for k in range(r))
-        picked.append(np.asarray(a[idx]))
-    return picked
-
-
-def _steps(stages: list[Stage]) -> list[Step]:
-    out = []
-    for name, value, detail in stages:
-        v = np.asarray(value)
-        out.append(Step(name, v.item() if v.ndim == 0 else v, detail))
-    return out
-
-
-class _Staged:
-    """Mixin: ``_stages`` computes named intermediate arrays; eval keeps the last, trace shows all."""
-
-    output_shapes: tuple[tuple[int, ...], ...]
-
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """Compute the output (the last stage)."""
-        out = np.asarray(self._stages(inputs)[-1][1])
-        shape = self.output_shapes[0]
-        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
-
-    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
-        """The arithmetic steps that produced output ``element``."""
-        if output != 0:
-            raise InputError(f"the operator has one output; got output index {output}")
-        picked = element_inputs(inputs, self.output_shapes[0], tuple(element))
-        stages = self._stages(picked)
-        named = [(f"input {k}", v, "input value") for k, v in enumerate(picked) if v is not None]
-        return _steps(named + stages)
-
-
-def _binary_prepare(ctx: OpContext) -> tuple[TensorInfo, TensorInfo, TensorInfo, tuple[int, ...]]:
-    """Counts, equal input types, broadcast output shape (from the current input shapes)."""
-    ctx.check_counts(2, 1)
-    a, b, o = ctx.input(0), ctx.input(1), ctx.output(0)
-    if a.dtype != b.dtype:
-        raise ctx.error(
-            f"input types differ ({a.dtype} and {b.dtype}); LiteRT requires equal types", cls=UnsupportedOpError
-        )
-    if a.shape == b.shape:
-        shape = a.shape
-    else:
-        shape = broadcast_shape(ctx, a.shape, b.shape, max_rank=MAX_BROADCAST_RANK)
-    return a, b, o, shape
-
-
 def _same_flat_sizes(*shapes: tuple[int, ...]) -> bool:
     """LiteRT ``MatchingElementsSize``: every shape has the same number of elements (else it aborts)."""
     return len({int(np.prod(s)) for s in shapes}) == 1
-
-
-def _same_output_dtype(ctx: OpContext, a: TensorInfo, o: TensorInfo) -> None:
-    if o.dtype != a.dtype:
-        raise ctx.error(
-            f"output type {o.dtype} differs from the input type {a.dtype} (LiteRT sets the output type "
-            "to the input type)",
-            o,
-            UnsupportedOpError,
-        )
 
 
 def _qp(ctx: OpContext, t: TensorInfo) -> tuple[np.float32, int]:
@@ -262,20 +168,12 @@ def _twice_max_multipliers(
     return twice_max, m1, m2
 
 
-def _mbqm_stoe(x: np.ndarray, m: int, shift: int, rounding: str) -> np.ndarray:
-    return multiply_by_quantized_multiplier_smaller_than_one_exp(x, m, shift, rounding).astype(np.int64)  # type: ignore[arg-type]
-
-
-def _mbqm(x: np.ndarray, m: int, shift: int, rounding: str) -> np.ndarray:
-    return multiply_by_quantized_multiplier(x, m, shift, rounding).astype(np.int64)  # type: ignore[arg-type]
-
-
 # ---------------------------------------------------------------------------------------------
 # ADD / SUB
 
 
 @dataclass(frozen=True)
-class AddSubQuantized(_Staged, OpData):
+class AddSubQuantized(Staged, OpData):
     """Quantized ADD/SUB, general scales (LiteRT ``add.cc``/``sub.cc`` REF, ``AddElementwise``/``SubElementwise``)."""
 
     #: +1 for ADD, -1 for SUB.
@@ -330,16 +228,16 @@ class AddSubQuantized(_Staged, OpData):
             a = x1.astype(np.int64)  # an array even for 0-d inputs, so that the in-place steps apply
             a += self.input1_offset
             a <<= ls  # |(x + offset) << 15| < 2^31
-            mbqm_scalar_inplace(a, self.input1_multiplier, self.input1_shift, rnd)
+            mbqm_per_tensor_inplace(a, self.input1_multiplier, self.input1_shift, rnd)
             b = x2.astype(np.int64)
             b += self.input2_offset
             b <<= ls
-            mbqm_scalar_inplace(b, self.input2_multiplier, self.input2_shift, rnd)
+            mbqm_per_tensor_inplace(b, self.input2_multiplier, self.input2_shift, rnd)
             raw = np.asarray(a + b if self.sign > 0 else a - b, dtype=np.int64)
             raw += 2**31  # wrap to int32 (as the C int32 sum does)
             raw &= 0xFFFFFFFF
             raw -= 2**31
-            mbqm_scalar_inplace(raw, self.output_multiplier, self.output_shift, rnd)
+            mbqm_per_tensor_inplace(raw, self.output_multiplier, self.output_shift, rnd)
             raw += self.output_offset
             np.clip(raw, self.act_min, self.act_max, out=raw)
             out = raw.astype(self.output_dtypes[0])
@@ -349,7 +247,7 @@ class AddSubQuantized(_Staged, OpData):
 
     def eval_reference(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         """The readable kernel (:meth:`_stages`)."""
-        return _Staged.eval(self, inputs)
+        return Staged.eval(self, inputs)
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         x1 = np.asarray(inputs[0]).astype(np.int64)
@@ -357,10 +255,16 @@ class AddSubQuantized(_Staged, OpData):
         ls = self.left_shift
         v1 = (x1 + self.input1_offset) << ls  # |v| < 2^16 * 2^15 = 2^31: fits int32
         v2 = (x2 + self.input2_offset) << ls
-        a = _mbqm_stoe(v1, self.input1_multiplier, self.input1_shift, self.rounding)
-        b = _mbqm_stoe(v2, self.input2_multiplier, self.input2_shift, self.rounding)
-        raw = _wrap32(a + self.sign * b)
-        scaled = _mbqm_stoe(raw, self.output_multiplier, self.output_shift, self.rounding)
+        a = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v1, self.input1_multiplier, self.input1_shift, self.rounding
+        ).astype(np.int64)
+        b = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v2, self.input2_multiplier, self.input2_shift, self.rounding
+        ).astype(np.int64)
+        raw = wrap_int32_i64(a + self.sign * b)
+        scaled = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            raw, self.output_multiplier, self.output_shift, self.rounding
+        ).astype(np.int64)
         shifted = scaled + self.output_offset
         out = np.clip(shifted, self.act_min, self.act_max).astype(self.output_dtypes[0])
         op = "+" if self.sign > 0 else "-"
@@ -377,7 +281,7 @@ class AddSubQuantized(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class AddSubInt16Pot(_Staged, OpData):
+class AddSubInt16Pot(Staged, OpData):
     """int16 ADD/SUB with power-of-two scales (LiteRT ``reference_ops::Add``/``Sub16``/``BroadcastSub16POTSlow``)."""
 
     #: +1 for ADD, -1 for SUB.
@@ -406,7 +310,7 @@ class AddSubInt16Pot(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class PlainArithmetic(_Staged, OpData):
+class PlainArithmetic(Staged, OpData):
     """Unquantized int32/int64/float32 ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE (C arithmetic + activation clamp)."""
 
     #: "add", "sub", "mul", "div" or "squared_difference".
@@ -457,10 +361,10 @@ class PlainArithmetic(_Staged, OpData):
                 # INT32_MIN / -1 overflows: the wheel returns INT32_MAX (observed; no SIGFPE).
                 r = np.where((a < 0) != (b < 0), -q, np.minimum(q, INT32_MAX))
             else:
-                d = a - b if wide else _wrap32(a - b)
+                d = a - b if wide else wrap_int32_i64(a - b)
                 r = d * d
         if not wide:
-            r = _wrap32(r)
+            r = wrap_int32_i64(r)
         steps: list[Stage] = [("raw", r, self.kind + (" (int64 wraps)" if wide else " (int32 wraps)"))]
         if self.act_min is not None:
             r = np.clip(r, self.act_min, self.act_max)
@@ -470,7 +374,7 @@ class PlainArithmetic(_Staged, OpData):
 
 
 def _prepare_plain(ctx: OpContext, kind: str, a: TensorInfo, o: TensorInfo, shape: tuple[int, ...]) -> OpData:
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     has_act = kind != "squared_difference"
     lo: Any = None
     hi: Any = None
@@ -487,11 +391,11 @@ def _prepare_plain(ctx: OpContext, kind: str, a: TensorInfo, o: TensorInfo, shap
 
 
 def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     name = "ADD" if sign > 0 else "SUB"
     allowed = ("int8", "uint8", "int16", "int32", "int64", "float32")
     ctx.check_dtype(a, allowed, "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     if a.dtype in ("int32", "int64", "float32"):
         return _prepare_plain(ctx, "add" if sign > 0 else "sub", a, o, shape)
     act = _activation(ctx)
@@ -583,7 +487,7 @@ def prepare_sub(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class MulQuantized(_Staged, OpData):
+class MulQuantized(Staged, OpData):
     """Quantized MUL with the same type in and out (LiteRT ``reference_integer_ops::MulElementwise``)."""
 
     #: -zero_point of input 1 and input 2.
@@ -603,8 +507,10 @@ class MulQuantized(_Staged, OpData):
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         v1 = np.asarray(inputs[0]).astype(np.int64) + self.input1_offset
         v2 = np.asarray(inputs[1]).astype(np.int64) + self.input2_offset
-        prod = _wrap32(v1 * v2)  # |prod| <= 2^30 for int16 (zero points 0), <= 255^2 for 8-bit
-        scaled = _mbqm(prod, self.output_multiplier, self.output_shift, self.rounding)
+        prod = wrap_int32_i64(v1 * v2)  # |prod| <= 2^30 for int16 (zero points 0), <= 255^2 for 8-bit
+        scaled = multiply_by_quantized_multiplier(
+            prod, self.output_multiplier, self.output_shift, self.rounding
+        ).astype(np.int64)
         shifted = scaled + self.output_offset
         out = np.clip(shifted, self.act_min, self.act_max).astype(self.output_dtypes[0])
         return [
@@ -616,7 +522,7 @@ class MulQuantized(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class MulInt16To8(_Staged, OpData):
+class MulInt16To8(Staged, OpData):
     """MUL int16 x int16 -> int8/uint8 (LiteRT ``reference_integer_ops::Mul`` / ``reference_ops::Mul`` Int16Int8/Uint8).
 
     The scales are not used: the product is the Q0.15 fixed-point product, divided by 2^8.
@@ -646,7 +552,7 @@ class MulInt16To8(_Staged, OpData):
 
 def prepare_mul(ctx: OpContext) -> OpData:
     """MUL, matching LiteRT ``Register_MUL_REF`` (mul.cc; reference/integer_ops/mul.h, reference/mul.h)."""
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("int8", "uint8", "int16", "int32", "int64", "float32"), "input")
     if a.dtype == "int16" and o.dtype in ("int8", "uint8"):
         act = _activation(ctx)
@@ -661,7 +567,7 @@ def prepare_mul(ctx: OpContext) -> OpData:
         return MulInt16To8(
             output_shapes=(shape,), output_dtypes=(o.dtype,), output_offset=zpo, act_min=act_min, act_max=act_max
         )
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     if a.dtype in ("int32", "int64", "float32"):
         return _prepare_plain(ctx, "mul", a, o, shape)
     act = _activation(ctx)
@@ -691,27 +597,8 @@ def prepare_mul(ctx: OpContext) -> OpData:
 # DIV
 
 
-def _mbqm_single_any(x: np.ndarray, m: Any, shift: Any) -> np.ndarray:
-    """Single-rounding MBQM for any shift: ``floor((x*M + 2^(t-1)) / 2^t)`` with ``t = 31 - shift``.
-
-    LiteRT's single-rounding build only defines ``-31 <= shift <= 30``; DIV's intermediate shifts
-    leave that range, where this returns the exact mathematical value (``t`` is capped at 63, beyond
-    which the result no longer changes; ``t <= 0`` is an exact left shift, wrapped to int32).
-    ``m`` and ``shift`` may be arrays broadcasting against ``x``.
-    """
-    t = 31 - np.asarray(shift, dtype=np.int64)
-    p = x * np.asarray(m, dtype=np.int64)  # |p| < 2^62
-    t_right = np.clip(t, 1, 63)
-    right = (p + (np.int64(1) << (t_right - 1))) >> t_right  # p + 2^62 < 2^63
-    if np.any(t <= 0):
-        with np.errstate(over="ignore"):
-            left = p << np.clip(-t, 0, 62)
-        right = np.where(t >= 1, right, left)
-    return _wrap32(right)
-
-
 @dataclass(frozen=True)
-class DivQuantized(_Staged, OpData):
+class DivQuantized(Staged, OpData):
     """Quantized DIV (LiteRT ``reference_ops::DivElementwise`` / ``BroadcastDivSlowQuantized``)."""
 
     #: -zero_point of input 1 and input 2.
@@ -749,12 +636,12 @@ class DivQuantized(_Staged, OpData):
         headroom = _clrsb32(v1)
         total = self.output_shift - recip_shift - headroom
         if self.rounding == "single":
-            quotient = _mbqm_single_any(v1, inv, headroom)
-            scaled = _mbqm_single_any(quotient, self.output_multiplier, total)
+            quotient = mbqm_single_rounding_any_shift(v1, inv, headroom)
+            scaled = mbqm_single_rounding_any_shift(quotient, self.output_multiplier, total)
         else:
             quotient = saturating_rounding_doubling_high_mul(v1 << headroom, inv).astype(np.int64)
             high = saturating_rounding_doubling_high_mul(quotient, self.output_multiplier).astype(np.int64)
-            scaled = _rdbpot_x86(high, -total)
+            scaled = rounding_divide_by_pot_x86(high, -total)
         shifted_out = scaled + self.output_offset
         out = np.clip(shifted_out, self.act_min, self.act_max).astype(self.output_dtypes[0])
         return [
@@ -773,9 +660,9 @@ class DivQuantized(_Staged, OpData):
 
 def prepare_div(ctx: OpContext) -> OpData:
     """DIV, matching LiteRT ``Register_DIV_REF`` (div.cc; reference/div.h)."""
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("int8", "uint8", "int16", "int32", "float32"), "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     if a.dtype in ("int32", "float32"):
         return _prepare_plain(ctx, "div", a, o, shape)
     act = _activation(ctx)
@@ -805,7 +692,7 @@ def prepare_div(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class SquaredDifferenceInt8(_Staged, OpData):
+class SquaredDifferenceInt8(Staged, OpData):
     """SQUARED_DIFFERENCE int8 (LiteRT ``squared_difference.cc`` ``SquaredDifference(int8, int8, params)``)."""
 
     #: Left shift applied to both offset inputs (7).
@@ -830,11 +717,17 @@ class SquaredDifferenceInt8(_Staged, OpData):
         ls = self.left_shift
         v1 = (np.asarray(inputs[0]).astype(np.int64) + self.input1_offset) << ls
         v2 = (np.asarray(inputs[1]).astype(np.int64) + self.input2_offset) << ls
-        a = _mbqm_stoe(v1, self.input1_multiplier, self.input1_shift, self.rounding)
-        b = _mbqm_stoe(v2, self.input2_multiplier, self.input2_shift, self.rounding)
+        a = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v1, self.input1_multiplier, self.input1_shift, self.rounding
+        ).astype(np.int64)
+        b = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            v2, self.input2_multiplier, self.input2_shift, self.rounding
+        ).astype(np.int64)
         diff = a - b
-        sq = _wrap32(diff * diff)  # |diff| <= 255 * 2^7, so the square is below 2^31
-        scaled = _mbqm_stoe(sq, self.output_multiplier, self.output_shift, self.rounding)
+        sq = wrap_int32_i64(diff * diff)  # |diff| <= 255 * 2^7, so the square is below 2^31
+        scaled = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            sq, self.output_multiplier, self.output_shift, self.rounding
+        ).astype(np.int64)
         shifted = scaled + self.output_offset
         out = np.clip(shifted, -128, 127).astype(np.int8)
         return [
@@ -850,9 +743,9 @@ class SquaredDifferenceInt8(_Staged, OpData):
 
 def prepare_squared_difference(ctx: OpContext) -> OpData:
     """SQUARED_DIFFERENCE, matching LiteRT ``Register_SQUARED_DIFFERENCE`` (squared_difference.cc)."""
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("int8", "int32", "float32"), "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     if a.dtype != "int8":
         return _prepare_plain(ctx, "squared_difference", a, o, shape)
     s1, zp1 = _qp(ctx, a)
@@ -884,7 +777,7 @@ def prepare_squared_difference(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class MaximumMinimum(_Staged, OpData):
+class MaximumMinimum(Staged, OpData):
     """MAXIMUM/MINIMUM on raw values (LiteRT ``maximum_minimum.cc``: ``a > b ? a : b`` / ``a < b ? a : b``).
 
     Quantization parameters are not used. With float NaN: MAXIMUM(NaN, x) = x, MAXIMUM(x, NaN) = NaN
@@ -904,9 +797,9 @@ class MaximumMinimum(_Staged, OpData):
 
 
 def _prepare_max_min(ctx: OpContext, is_max: bool) -> OpData:
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("int8", "uint8", "int16", "int32", "int64", "float32"), "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     return MaximumMinimum(output_shapes=(shape,), output_dtypes=(o.dtype,), is_max=is_max)
 
 

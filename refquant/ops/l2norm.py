@@ -26,19 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..fixedpoint import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp
-from .activations import _inv_sqrt_multiplier_exp
+from ..fixedpoint import inv_sqrt_quantized_multiplier_exp, wrap_int32_i64
+from ..requantize import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp
 from .base import OpContext, OpData, Step
-from .shape_ops import legacy_params
+from .movement import legacy_params
 
 __all__ = ["L2NormData", "prepare_l2_normalization"]
 
 F32 = np.float32
 _EPSILON = F32(1e-6)
-
-
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    return ((v + 2**31) & 0xFFFFFFFF) - 2**31
 
 
 @dataclass(frozen=True)
@@ -67,20 +63,18 @@ class L2NormData(OpData):
 
     def _quant(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         d = rows.astype(np.int64) - self.input_offset
-        acc = _wrap32((d * d).sum(axis=1))  # int32 accumulation (wraps only past ~33000 elements per row)
-        m, shift = _inv_sqrt_multiplier_exp(acc)
+        acc = wrap_int32_i64((d * d).sum(axis=1))  # int32 accumulation (wraps only past ~33000 elements per row)
+        m, shift = inv_sqrt_quantized_multiplier_exp(acc)
         if self.output_dtypes[0] == "uint8":
             scaled = multiply_by_quantized_multiplier_smaller_than_one_exp(
                 128 * d,
                 m[:, None],
                 shift[:, None],
-                self.rounding,  # type: ignore[arg-type]
+                self.rounding,
             ).astype(np.int64)
             out = np.clip(128 + scaled, 0, 255).astype(np.uint8)
         else:
-            scaled = multiply_by_quantized_multiplier(d, m[:, None], shift[:, None] + 7, self.rounding).astype(  # type: ignore[arg-type]
-                np.int64
-            )
+            scaled = multiply_by_quantized_multiplier(d, m[:, None], shift[:, None] + 7, self.rounding).astype(np.int64)
             out = np.clip(scaled, -128, 127).astype(np.int8)
         return {"diff": d, "sum_of_squares": acc, "multiplier": m, "shift": shift, "scaled": scaled, "output": out}
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import OpContext, OpData
-from .elementwise import Stage, _binary_prepare, _Staged
-from .shape_ops import require_output_dtype
+from .movement import require_output_dtype
+from .staging import Stage, Staged, binary_prepare
 
 __all__ = ["LogicalData", "prepare_logical_and", "prepare_logical_or", "prepare_logical_not"]
 
 
 @dataclass(frozen=True)
-class LogicalData(_Staged, OpData):
+class LogicalData(Staged, OpData):
     """LOGICAL_AND / LOGICAL_OR (``reference_ops::BinaryFunction`` / ``BroadcastBinaryFunction4DSlow``) or NOT."""
 
     #: "and", "or" or "not".
@@ -36,7 +36,7 @@ class LogicalData(_Staged, OpData):
 
 
 def _prepare_binary(ctx: OpContext, kind: str) -> LogicalData:
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("bool",), "input")
     require_output_dtype(ctx, o, "bool")
     return LogicalData((shape,), ("bool",), kind=kind)

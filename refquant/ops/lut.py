@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..fixedpoint import INT32_MIN, round_half_away_from_zero
+from ..fixedpoint import INT32_MIN, round_half_away_from_zero, wrap_int16, wrap_int16_i64
 
 __all__ = [
     "expf",
@@ -256,7 +256,7 @@ def lut_populate_int16(
         # std::min(std::max(v, -32768.f), 32767.f): NaN passes through both, then converts to int16 0.
         clamped = np.where(np.isnan(table), table, np.minimum(np.maximum(table, F32(-32768)), F32(32767)))
     as_int = float_to_int32(clamped)
-    return (((as_int + 2**15) & 0xFFFF) - 2**15).astype(np.int16)
+    return wrap_int16(as_int)
 
 
 def lut_lookup_int16(x: NDArray[np.int16], lut: NDArray[np.int16]) -> NDArray[np.int16]:
@@ -270,9 +270,9 @@ def lut_lookup_int16(x: NDArray[np.int16], lut: NDArray[np.int16]) -> NDArray[np
     offset = v & 0x7F
     table = lut.astype(np.int64)
     base = table[index]
-    slope = (((table[index + 1] - base) + 2**15) & 0xFFFF) - 2**15
+    slope = wrap_int16_i64(table[index + 1] - base)
     delta = (slope * offset + 64) >> 7
-    return ((((base + delta) + 2**15) & 0xFFFF) - 2**15).astype(np.int16)
+    return wrap_int16(base + delta)
 
 
 _SIGMOID_TABLE: NDArray[np.uint16] | None = None

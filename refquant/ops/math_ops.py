@@ -61,11 +61,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, UnsupportedOpError
-from ..fixedpoint import round_half_away_from_zero
+from ..fixedpoint import round_half_away_from_zero, wrap_int32
 from . import lut as L
 from .base import OpContext, OpData, Step, TensorInfo
-from .elementwise import Stage, _binary_prepare, _same_output_dtype, _Staged
-from .shape_ops import require_output_dtype
+from .movement import require_output_dtype
+from .staging import Stage, Staged, binary_prepare, same_output_dtype
 
 __all__ = [
     "FloatUnaryMath",
@@ -92,11 +92,6 @@ _FLT_MAX = F32(np.finfo(np.float32).max)
 _INT_RANGES = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
 
 
-def _wrap(v: np.ndarray, dtype: str) -> np.ndarray:
-    """int64 values wrapped to ``dtype`` (two's complement), as the C conversion on x86 stores them."""
-    return np.asarray(v).astype(np.int64).astype(dtype)
-
-
 def _clamp_keep_nan(x: np.ndarray) -> np.ndarray:
     """The optimized float kernels' activation clamp to ``[-FLT_MAX, FLT_MAX]``: infinities saturate, NaN passes."""
     return np.where(np.isnan(x), x, np.clip(x, -_FLT_MAX, _FLT_MAX)).astype(F32)
@@ -107,7 +102,7 @@ def _clamp_keep_nan(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class FloatUnaryMath(_Staged, OpData):
+class FloatUnaryMath(Staged, OpData):
     """FLOOR / SIN / COS on float32 (``reference_ops::Floor``, ``std::sin``, ``std::cos`` = glibc ``sinf``/``cosf``)."""
 
     #: "floor", "sin" or "cos".
@@ -121,7 +116,7 @@ class FloatUnaryMath(_Staged, OpData):
 
 
 @dataclass(frozen=True)
-class SignData(_Staged, OpData):
+class SignData(Staged, OpData):
     """SIGN (``sign.cc``): ``x > 0 ? 1 : (x < 0 ? -1 : 0)``; float NaN passes through."""
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
@@ -137,7 +132,7 @@ def _unary_same(ctx: OpContext, allowed: tuple[str, ...]) -> TensorInfo:
     ctx.check_counts(1, 1)
     x, o = ctx.input(0), ctx.output(0)
     ctx.check_dtype(x, allowed, "input")
-    _same_output_dtype(ctx, x, o)
+    same_output_dtype(ctx, x, o)
     return x
 
 
@@ -174,7 +169,7 @@ def prepare_sign(ctx: OpContext) -> OpData:
 
 
 @dataclass(frozen=True)
-class FloorDivModData(_Staged, OpData):
+class FloorDivModData(Staged, OpData):
     """FLOOR_DIV (``reference_ops::FloorDiv``) or FLOOR_MOD (``reference_ops::FloorMod``), broadcast."""
 
     #: "div" or "mod".
@@ -208,7 +203,7 @@ class FloorDivModData(_Staged, OpData):
                         ("output", q.astype(F32), "rounded to float32"),
                     ]
                 q = np.floor_divide(a.astype(np.int64), b.astype(np.int64))
-                return [("floor quotient", q, "floor(a / b), exact"), ("output", _wrap(q, dt.name), f"wrapped to {dt}")]
+                return [("floor quotient", q, "floor(a / b), exact"), ("output", q.astype(dt), f"wrapped to {dt}")]
             if dt.kind == "f":
                 r = np.fmod(a, b).astype(F32)
             else:
@@ -222,9 +217,9 @@ class FloorDivModData(_Staged, OpData):
 
 
 def _prepare_div_mod(ctx: OpContext, kind: str, allowed: tuple[str, ...]) -> FloorDivModData:
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, allowed, "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     return FloorDivModData((shape,), (a.dtype,), kind=kind, _where=ctx.where())
 
 
@@ -266,14 +261,14 @@ def _repeated_squaring(base: np.ndarray, k: int) -> np.ndarray:
                 out = _clamp_keep_nan((base * out).astype(F32))
         else:
             wide = half.astype(np.int64)
-            out = _wrap(wide * wide, "int32")
+            out = wrap_int32(wide * wide)
             if k % 2:
-                out = _wrap(base.astype(np.int64) * out.astype(np.int64), "int32")
+                out = wrap_int32(base.astype(np.int64) * out.astype(np.int64))
     return out
 
 
 @dataclass(frozen=True)
-class PowData(_Staged, OpData):
+class PowData(Staged, OpData):
     """POW (``pow.cc``): ``std::pow`` per element, or repeated squaring for a scalar integer exponent (module docstring)."""
 
     #: True when the shapes differ (LiteRT's ``requires_broadcast``) and the exponent has one element:
@@ -298,16 +293,16 @@ class PowData(_Staged, OpData):
                 p = np.power(x.astype(np.float64), e.astype(np.float64))
             return [
                 ("double pow", p, "pow(double(x), double(e))"),
-                ("output", _wrap(L.float_to_int32(p), "int32"), "int32 conversion"),
+                ("output", wrap_int32(L.float_to_int32(p)), "int32 conversion"),
             ]
         return [("output", L.libm_f32("powf", x, e), "glibc powf")]
 
 
 def prepare_pow(ctx: OpContext) -> OpData:
     """POW (LiteRT ``Register_POW``): float32 and int32, NumPy broadcasting."""
-    a, b, o, shape = _binary_prepare(ctx)
+    a, b, o, shape = binary_prepare(ctx)
     ctx.check_dtype(a, ("float32", "int32"), "input")
-    _same_output_dtype(ctx, a, o)
+    same_output_dtype(ctx, a, o)
     scalar = a.shape != b.shape and b.size == 1
     return PowData((shape,), (a.dtype,), scalar_exponent=scalar, _where=ctx.where())
 
@@ -329,7 +324,7 @@ class AddNData(OpData):
                 if acc.dtype == np.float32:
                     acc = _clamp_keep_nan((acc + x).astype(F32))
                 else:
-                    acc = _wrap(acc.astype(np.int64) + x.astype(np.int64), "int32")
+                    acc = wrap_int32(acc.astype(np.int64) + x.astype(np.int64))
                 partial.append(acc)
         return partial
 

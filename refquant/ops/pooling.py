@@ -31,13 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..fixedpoint import wrap_int32_i64
 from ..quantization import calculate_activation_range_float, calculate_activation_range_quantized, dtype_range
 from .base import OpContext, OpData, Step
 
 __all__ = ["prepare_average_pool_2d", "prepare_max_pool_2d", "prepare_l2_pool_2d", "PoolData", "pool_output_size"]
 
 _FLT_MAX = np.float32(np.finfo(np.float32).max)
-_INT32_MIN = -(2**31)
 
 
 def _out_size(padding: str, image: int, filt: int, stride: int) -> int | None:
@@ -135,7 +135,7 @@ class PoolData(OpData):
         else:
             # int32 accumulator: |S| <= FH*FW*2^15 for int16; computed in int64 and wrapped like C int32.
             s = self._windows(x.astype(np.int64), 0).sum(axis=(4, 5))
-            s = ((s - _INT32_MIN) & 0xFFFFFFFF) + _INT32_MIN
+            s = wrap_int32_i64(s)
             n = self.counts[None, :, :, None]  # type: ignore[index]
             half = n // 2
             # C: acc > 0 ? (acc + n/2) / n : (acc - n/2) / n, '/' truncating toward zero.
@@ -204,7 +204,7 @@ class PoolData(OpData):
             val = m
         else:
             s = sum(int(v) for _, v in taps)
-            s = ((s - _INT32_MIN) & 0xFFFFFFFF) + _INT32_MIN  # int32 accumulator
+            s = wrap_int32_i64(s)  # int32 accumulator
             n = len(taps)
             steps.append(Step("acc", s, "sum of the raw q values (int32; zero point not subtracted)"))
             steps.append(Step("n", n, "number of in-image taps (the divisor)"))

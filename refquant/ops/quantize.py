@@ -27,21 +27,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixedpoint import INT32_MIN, multiply_by_quantized_multiplier, round_half_away_from_zero
+from ..fixedpoint import INT32_MIN, round_half_away_from_zero, wrap_int32_i64
 from ..model import numpy_dtype
 from ..quantization import dequantize, dtype_range, quantize, quantize_multiplier
+from ..requantize import multiply_by_quantized_multiplier
 from .base import OpContext, OpData, Step, TensorInfo
-from .shape_ops import legacy_params
+from .movement import legacy_params
 
 __all__ = ["QuantizeFloatData", "RequantizeData", "DequantizeData", "prepare_quantize", "prepare_dequantize"]
 
 #: Use the per-tensor float -> integer fast path (tests switch this off to compare with the readable kernel).
 FAST_PATHS = True
-
-
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    """int64 values wrapped to the int32 range (C int32 arithmetic on x86)."""
-    return ((v - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
 
 
 def _channel_params(ctx: OpContext, t: TensorInfo, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int | None]:
@@ -117,7 +113,7 @@ class QuantizeFloatData(OpData):
             r = np.float32(round_half_away_from_zero(quot))
         in_range = bool(np.float32(INT32_MIN) <= r < np.float32(2**31))
         i32 = int(r) if in_range else INT32_MIN
-        total = int(_wrap32(np.int64(i32) + zp))
+        total = int(wrap_int32_i64(np.int64(i32) + zp))
         out = min(max(total, lo), hi)
         return [
             Step("input", float(v), "float32 input value"),
@@ -156,10 +152,10 @@ class RequantizeData(OpData):
         dt = numpy_dtype(self.output_dtypes[0])
         if self.xor_128:
             return [(np.asarray(x).view(np.uint8) ^ np.uint8(0x80)).view(dt)]
-        d = _wrap32(np.asarray(x).astype(np.int64) - self.zp_in)
+        d = wrap_int32_i64(np.asarray(x).astype(np.int64) - self.zp_in)
         v = multiply_by_quantized_multiplier(d, self.multiplier, self.shift, self.rounding).astype(np.int64)
         lo, hi = dtype_range(dt)
-        return [np.asarray(np.clip(_wrap32(v + self.zp_out), lo, hi).astype(dt))]
+        return [np.asarray(np.clip(wrap_int32_i64(v + self.zp_out), lo, hi).astype(dt))]
 
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
         """Zero-point removal, fixed-point multiply, zero point and clamp for one element."""
@@ -175,9 +171,9 @@ class RequantizeData(OpData):
                 Step("input", q, "raw input"),
                 Step("output", out, "q ^ 0x80 (equal scales, zero points 128 apart)"),
             ]
-        d = int(_wrap32(np.int64(q) - self.zp_in))
+        d = int(wrap_int32_i64(np.int64(q) - self.zp_in))
         m = int(multiply_by_quantized_multiplier(np.int64(d), self.multiplier, self.shift, self.rounding))
-        total = int(_wrap32(np.int64(m) + self.zp_out))
+        total = int(wrap_int32_i64(np.int64(m) + self.zp_out))
         return [
             Step("input", q, "raw input"),
             Step("q - zp_in", d, f"input zero point {self.zp_in}"),

@@ -77,8 +77,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..fixedpoint import multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_int64
+from ..fixedpoint import wrap_int, wrap_int32_i64
 from ..quantization import dtype_range, quantize_multiplier
+from ..requantize import (
+    mbqm64_reduced_multiplier,
+    mbqm64_steps,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
+)
 from .base import OpContext, OpData, Step, TensorInfo
 
 __all__ = [
@@ -101,30 +107,6 @@ __all__ = [
 _QUANT = ("int8", "uint8", "int16")
 _RAW_INT = ("int32", "int64")
 _FLT_MAX = np.float32(np.finfo(np.float32).max)
-_INT32_MIN = -(2**31)
-
-
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    """int64 array -> the values a C int32 would hold (two's-complement wrap), as int64."""
-    return ((v - _INT32_MIN) & 0xFFFFFFFF) + _INT32_MIN
-
-
-def _wrap_int(v: int, bits: int) -> int:
-    """A Python int -> what a C signed integer of ``bits`` bits holds after a wrapping operation."""
-    half = 1 << (bits - 1)
-    return ((v + half) % (1 << bits)) - half
-
-
-def _mbqm64_int(x: int, multiplier: int, shift: int) -> int:
-    """LiteRT ``MultiplyByQuantizedMultiplier(int64 x, M, shift)`` literally on Python ints (KERNEL_NOTES 1.4).
-
-    ``Mr = M < 0x7FFF0000 ? (M + 2^15) >> 16 : 0x7FFF``; ``int32((x * Mr + 2^(ts-1)) >> ts)`` with
-    ``ts = 15 - shift``, the product and the sum in wrapping int64 arithmetic.
-    """
-    reduced = (multiplier + (1 << 15)) >> 16 if multiplier < 0x7FFF0000 else 0x7FFF
-    total_shift = 15 - shift
-    acc = _wrap_int(x * reduced + (1 << (total_shift - 1)), 64)
-    return _wrap_int(acc >> total_shift, 32)
 
 
 def resolve_axes(rank: int, axis_values: np.ndarray) -> tuple[int, ...] | str:
@@ -209,9 +191,9 @@ class QuantizedMeanSumData(_AxesData):
 
     def _sums(self, x: np.ndarray) -> np.ndarray:
         # int32 accumulator of raw q values: summed exactly in int64, then wrapped like C int32.
-        s = _wrap32(self._rows(x).astype(np.int64).sum(axis=1))
+        s = wrap_int32_i64(self._rows(x).astype(np.int64).sum(axis=1))
         # static_cast<int32_t>(temp_sum - input_zero_point * num_elements_in_axis) (int64 product).
-        return _wrap32(s - self.input_zero_point * self.n)
+        return wrap_int32_i64(s - self.input_zero_point * self.n)
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         """Integer-only mean/sum: int32 sum, one MultiplyByQuantizedMultiplier, + zero point, clamp."""
@@ -222,7 +204,7 @@ class QuantizedMeanSumData(_AxesData):
             return [np.zeros(shape, x.dtype)]
         shifted = self._sums(x.view(np.uint8) if self.litert_bytes else x)
         y = multiply_by_quantized_multiplier(shifted, self.output_multiplier, self.output_shift, self.rounding)
-        y = _wrap32(y.astype(np.int64) + self.output_zero_point)
+        y = wrap_int32_i64(y.astype(np.int64) + self.output_zero_point)
         if self.litert_bytes:
             return [np.clip(y, 0, 255).astype(np.uint8).view(np.int8).reshape(shape)]
         return [np.clip(y, self.qmin, self.qmax).astype(x.dtype).reshape(shape)]
@@ -239,8 +221,8 @@ class QuantizedMeanSumData(_AxesData):
             steps.append(Step("correct sum", true_steps[-1].value, "what the int8 formula gives (LiteRT does not)"))
             x = x.view(np.uint8)
         row = self._row_of(x, element)
-        s = int(_wrap32(np.asarray(row.astype(np.int64).sum())))
-        shifted = int(_wrap32(np.asarray(s - self.input_zero_point * self.n)))
+        s = int(wrap_int32_i64(np.asarray(row.astype(np.int64).sum())))
+        shifted = int(wrap_int32_i64(np.asarray(s - self.input_zero_point * self.n)))
         what = "LiteRT reads the int8 values as uint8 bytes (q & 0xFF)" if self.litert_bytes else "raw q values"
         steps += [
             Step("values", [int(v) for v in row], f"the {self.n} reduced {what}"),
@@ -265,7 +247,7 @@ class QuantizedMeanSumData(_AxesData):
         steps.append(
             Step("requantized", mb, f"MultiplyByQuantizedMultiplier({shifted}, M, shift) ({self.rounding} rounding)")
         )
-        plus = int(_wrap32(np.asarray(mb + self.output_zero_point)))
+        plus = int(wrap_int32_i64(np.asarray(mb + self.output_zero_point)))
         if self.litert_bytes:
             byte = min(max(plus, 0), 255)
             steps.append(Step("byte", byte, f"+ zp_out {self.output_zero_point}, clamp to [0, 255] (uint8 output)"))
@@ -478,7 +460,7 @@ class QuantizedProdData(_AxesData):
                 acc * rows[:, j], self.scaling_multiplier, self.scaling_shift
             ).astype(np.int64)
         y = multiply_by_quantized_multiplier_int64(acc, self.scaling_multiplier, self.scaling_shift).astype(np.int64)
-        y = _wrap32(y + self.output_zero_point)
+        y = wrap_int32_i64(y + self.output_zero_point)
         return [np.clip(y, self.qmin, self.qmax).astype(x.dtype).reshape(self.output_shapes[0])]
 
     def _visit(self, x: np.ndarray, element: tuple[int, ...]) -> list[int]:
@@ -503,7 +485,7 @@ class QuantizedProdData(_AxesData):
         assert x is not None
         vals = self._visit(x, element)
         m, sh, zp = self.scaling_multiplier, self.scaling_shift, self.input_zero_point
-        reduced = (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
+        reduced = int(mbqm64_reduced_multiplier(m))
         ts = 15 - sh
         steps = [
             Step("values", vals, f"the {len(vals)} reduced raw q values in row-major input order"),
@@ -514,13 +496,13 @@ class QuantizedProdData(_AxesData):
                 f"Mr = {reduced} (M rounded to 15 bits) and a right shift of 15 - ({sh}) = {ts}",
             ),
         ]
-        acc = _wrap_int(vals[0] - zp, 32)
+        acc = wrap_int(vals[0] - zp, 32)
         steps.append(Step("first", acc, f"q_0 - zp_in = {vals[0]} - ({zp})"))
         if len(vals) > 1:
             products, running = [], []
             for v in vals[1:]:
-                p = _wrap_int(acc * (v - zp), 64)
-                acc = _mbqm64_int(p, m, sh)
+                p = wrap_int(acc * (v - zp), 64)
+                acc = mbqm64_steps(p, m, sh)[0]
                 products.append(p)
                 running.append(acc)
             steps += [
@@ -532,9 +514,9 @@ class QuantizedProdData(_AxesData):
                 ),
             ]
         steps.append(Step("acc", acc, "the int32 rescaled product (temp_prod)"))
-        y = _mbqm64_int(acc, m, sh)
+        y = mbqm64_steps(acc, m, sh)[0]
         steps.append(Step("requantized", y, f"MBQM64(acc, M, shift) = ({acc} * {reduced} + 2^{ts - 1}) >> {ts} = {y}"))
-        out = min(max(_wrap_int(y + self.output_zero_point, 32), self.qmin), self.qmax)
+        out = min(max(wrap_int(y + self.output_zero_point, 32), self.qmin), self.qmax)
         steps.append(Step("output", out, f"+ zp_out {self.output_zero_point}, clamp to [{self.qmin}, {self.qmax}]"))
         return steps
 

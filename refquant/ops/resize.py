@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixedpoint import round_half_away_from_zero
+from ..requantize import resize_bilinear_rounding_shift
 from .base import OpContext, OpData, Step
-from .shape_ops import MovementData, contiguous, int_vector, require_output_dtype
+from .movement import MovementData, contiguous, int_vector, require_output_dtype
 
 __all__ = [
     "ResizeBilinearIntegerData",
@@ -113,11 +114,7 @@ class ResizeBilinearIntegerData(OpData):
         assert x is not None
         ll, lu, rl, ru = self._terms(np.asarray(x))
         o20 = ll + lu + rl + ru
-        if self.rounding == "single":
-            v = (o20 + (1 << 19)) >> 20
-        else:
-            r = o20 + np.where(o20 > 0, 1 << 19, -(1 << 19))
-            v = _cdiv(r, 1 << 20)  # C division truncates toward zero: ties of o20 go away from zero
+        v = resize_bilinear_rounding_shift(o20, 20, self.rounding)
         return [v.astype(x.dtype)]  # static_cast<T>: the value already fits (convex-ish combination)
 
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
@@ -141,12 +138,10 @@ class ResizeBilinearIntegerData(OpData):
             o20 += q * w
             steps.append(Step(f"tap[{ty},{tx}]", q * w, f"q={q} * weight {w} (Q20)"))
         steps.append(Step("o20", o20, "sum of the four products"))
+        v = int(resize_bilinear_rounding_shift(o20, 20, self.rounding))
         if self.rounding == "single":
-            v = (o20 + (1 << 19)) >> 20
             how = "(o20 + 2^19) >> 20"
         else:
-            r = o20 + ((1 << 19) if o20 > 0 else -(1 << 19))
-            v = abs(r) // (1 << 20) * (1 if r >= 0 else -1)
             how = "(o20 +- 2^19) / 2^20, C division (ties away from zero)"
         steps.append(Step("output", v, how))
         return steps

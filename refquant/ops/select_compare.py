@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import QuantParamError
-from ..fixedpoint import multiply_by_quantized_multiplier_smaller_than_one_exp
 from ..quantization import quantize_multiplier_smaller_than_one_exp
+from ..requantize import multiply_by_quantized_multiplier_smaller_than_one_exp
 from .base import OpContext, OpData, Step, broadcast_shape
-from .shape_ops import MovementData, legacy_params, require_output_dtype
+from .movement import MovementData, legacy_params, require_output_dtype
 
 __all__ = ["SelectData", "ComparisonData", "prepare_select", "prepare_select_v2", "prepare_comparison"]
 

@@ -27,7 +27,20 @@ import numpy as np
 
 from ..fixedpoint import INT32_MIN, round_half_away_from_zero
 from ..model import numpy_dtype
+from ..requantize import requantize_concatenation_uint8
 from .base import OpContext, OpData, Step, TensorInfo
+from .movement import (
+    CODE_SHIFT,
+    COPY_TYPES,
+    INDEX_TYPES,
+    MovementData,
+    contiguous,
+    int_vector,
+    legacy_params,
+    require_output_dtype,
+    require_same_params,
+    require_zero_zp,
+)
 
 __all__ = [
     "legacy_params",
@@ -67,61 +80,7 @@ __all__ = [
     "prepare_depth_to_space",
 ]
 
-_INDEX_TYPES = ("int32", "int64")
 _INT32_MAX = 2**31 - 1
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared helpers (also used by slice_ops, pad_ops and resize)
-
-
-def legacy_params(t: TensorInfo) -> tuple[float, int]:
-    """``TfLiteTensor.params`` of ``t``: ``(scale[0], zero_point[0])``, or ``(0.0, 0)`` when unquantized.
-
-    LiteRT's shape kernels compare these with ``==`` (the scale as the stored float32 value).
-    """
-    q = t.quant
-    if q is None or q.scale.size == 0:
-        return 0.0, 0
-    return float(q.scale[0]), int(q.zero_point[0]) if q.zero_point.size else 0
-
-
-def contiguous(a: np.ndarray) -> np.ndarray:
-    """``a`` as a C-contiguous array of the same shape (0-d arrays stay 0-d, unlike np.ascontiguousarray)."""
-    a = np.asarray(a)
-    return a if a.flags.c_contiguous else np.array(a, order="C")
-
-
-def require_same_params(ctx: OpContext, t: TensorInfo, ref: TensorInfo, what: str) -> None:
-    """Raise QuantParamError unless ``t`` and ``ref`` have equal legacy (scale, zero point)."""
-    a, b = legacy_params(t), legacy_params(ref)
-    if a != b:
-        raise ctx.fail_quant(
-            f"{what}: (scale, zero_point) {a} differs from {ref.describe()}'s {b}; LiteRT requires them equal "
-            "(this kernel copies raw values and cannot rescale)",
-            t,
-        )
-
-
-def require_zero_zp(ctx: OpContext, *ts: TensorInfo) -> None:
-    """int16 tensors: the legacy zero point must be 0 (LiteRT's symmetric int16 rule)."""
-    for t in ts:
-        zp = legacy_params(t)[1]
-        if zp != 0:
-            raise ctx.fail_quant(f"int16 zero point {zp}; LiteRT requires 0 for int16 tensors of this op", t)
-
-
-def require_output_dtype(ctx: OpContext, out: TensorInfo, dtype: str) -> None:
-    """The output tensor's type must be ``dtype`` (LiteRT assigns or checks it)."""
-    if out.dtype != dtype:
-        raise ctx.unsupported(f"output type {out.dtype} (the kernel produces {dtype}); {out.describe()}")
-
-
-def int_vector(ctx: OpContext, i: int, role: str, dtypes: Sequence[str] = _INDEX_TYPES) -> list[int]:
-    """Values of integer input ``i`` as Python ints (raises DeferredPrepare when known only at run time)."""
-    t = ctx.input(i)
-    ctx.check_dtype(t, dtypes, role)
-    return [int(v) for v in np.asarray(ctx.input_value(i)).reshape(-1)]
 
 
 def _axis(ctx: OpContext, axis: int, rank: int, what: str = "axis") -> int:
@@ -134,54 +93,6 @@ def _axis(ctx: OpContext, axis: int, rank: int, what: str = "axis") -> int:
 
 def _shape_str(shape: Sequence[int]) -> str:
     return str(list(shape))
-
-
-# ---------------------------------------------------------------------------------------------
-# Tracing of pure data movement
-
-
-_CODE_SHIFT = 40
-
-
-class MovementData(OpData):
-    """Base of ops that only copy values: :meth:`trace` names the input element an output element copies.
-
-    It runs the op's own ``eval`` on arrays of element codes (``(k + 1) << 40 | flat index`` for input
-    ``k``) instead of the data, so the answer comes from the same code path as the values. An output
-    that decodes to no input element was written by the op itself (a pad value).
-    """
-
-    def moved_inputs(self, inputs: list[np.ndarray | None]) -> tuple[int, ...]:
-        """Indices of the inputs whose values the op moves (default: input 0)."""
-        return (0,)
-
-    def source(
-        self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]
-    ) -> tuple[int, tuple[int, ...]] | None:
-        """``(input index, element index)`` the output element was copied from, or None (a constant)."""
-        probe: list[np.ndarray | None] = list(inputs)
-        for k in self.moved_inputs(inputs):
-            a = np.asarray(inputs[k])
-            probe[k] = (np.arange(a.size, dtype=np.int64) + ((k + 1) << _CODE_SHIFT)).reshape(a.shape)
-        code = int(np.asarray(self.eval(probe)[output])[tuple(element)])
-        k = (code >> _CODE_SHIFT) - 1
-        if k not in self.moved_inputs(inputs):
-            return None
-        shape = np.shape(inputs[k])
-        flat = code & ((1 << _CODE_SHIFT) - 1)
-        return k, tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
-
-    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
-        """Where the output element comes from and its (unchanged) value."""
-        out = np.asarray(self.eval(list(inputs))[output])[tuple(element)]
-        src = self.source(inputs, output, element)
-        if src is None:
-            return [Step("output", out.item(), "a value the operator writes itself (padding)")]
-        k, idx = src
-        return [
-            Step("source", (k, idx), f"input {k} element {list(idx)}"),
-            Step("output", out.item(), "the raw value, copied unchanged (quantization passes through)"),
-        ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,9 +278,6 @@ class TransposeData(MovementData):
         return [contiguous(np.transpose(x, self.perm))]
 
 
-_COPY_TYPES = ("int8", "uint8", "int16", "int32", "int64", "float32", "bool", "float16", "uint32", "uint16")
-
-
 def prepare_transpose(ctx: OpContext) -> TransposeData:
     """TRANSPOSE (LiteRT ``transpose.cc``): up to 8-D, int32 ``perm`` of length rank, entries in ``[-rank, rank)``.
 
@@ -379,7 +287,7 @@ def prepare_transpose(ctx: OpContext) -> TransposeData:
     ctx.check_counts(2, 1)
     x = ctx.input(0)
     out = ctx.output(0)
-    ctx.check_dtype(x, _COPY_TYPES, "input")
+    ctx.check_dtype(x, COPY_TYPES, "input")
     require_output_dtype(ctx, out, x.dtype)
     rank = len(x.shape)
     if rank > 8:
@@ -531,7 +439,7 @@ def _split_data(ctx: OpContext, n_inputs: int, data_input: int) -> tuple[int, Te
 def _scalar_axis(ctx: OpContext, i: int, rank: int) -> int:
     """The split axis from input ``i`` (LiteRT reads its first element as an int32), made non-negative."""
     t = ctx.input(i)
-    ctx.check_dtype(t, _INDEX_TYPES, "axis")
+    ctx.check_dtype(t, INDEX_TYPES, "axis")
     if t.size < 1:
         raise ctx.error("axis tensor is empty", t)
     v = int_vector(ctx, i, "axis")[0]
@@ -564,7 +472,7 @@ def prepare_split_v(ctx: OpContext) -> SplitData:
     """
     num, x = _split_data(ctx, 3, 0)
     sizes_t = ctx.input(1)
-    ctx.check_dtype(sizes_t, _INDEX_TYPES, "size_splits")
+    ctx.check_dtype(sizes_t, INDEX_TYPES, "size_splits")
     if len(sizes_t.shape) != 1 or sizes_t.shape[0] != num:
         raise ctx.error(f"size_splits has shape {list(sizes_t.shape)}; expected [{num}] (one per output)", sizes_t)
     sizes = int_vector(ctx, 1, "size_splits")
@@ -626,7 +534,7 @@ class ConcatenationData(MovementData):
             if self.scalars:
                 a = a.reshape(1)
             if rs is not None and rescale:
-                a = _rescale_uint8(a, *rs)
+                a = requantize_concatenation_uint8(a, *rs)
             parts.append(a)
         return np.concatenate(parts, axis=self.axis)
 
@@ -635,13 +543,13 @@ class ConcatenationData(MovementData):
     ) -> tuple[int, tuple[int, ...]] | None:
         """The input element an output element comes from (found without the uint8 rescale)."""
         probe = [
-            (np.arange(np.size(x), dtype=np.int64) + ((k + 1) << _CODE_SHIFT)).reshape(np.shape(x))
+            (np.arange(np.size(x), dtype=np.int64) + ((k + 1) << CODE_SHIFT)).reshape(np.shape(x))
             for k, x in enumerate(inputs)
         ]
         code = int(self._concat(probe, rescale=False)[tuple(element)])
-        k = (code >> _CODE_SHIFT) - 1
+        k = (code >> CODE_SHIFT) - 1
         shape = np.shape(inputs[k])
-        flat = code & ((1 << _CODE_SHIFT) - 1)
+        flat = code & ((1 << CODE_SHIFT) - 1)
         return k, tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
 
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
@@ -657,7 +565,7 @@ class ConcatenationData(MovementData):
         r, bias, zp_out = rs
         prod = np.float32(np.float32(q) * r)
         total = np.float32(prod + bias)
-        out = int(_rescale_uint8(np.asarray([q]), r, bias, zp_out)[0])
+        out = int(requantize_concatenation_uint8(np.asarray([q]), r, bias, zp_out)[0])
         return steps + [
             Step("q", int(q), "uint8 input value"),
             Step("q * r", float(prod), f"float32 product with r = f32(s_in * f32(1/s_out)) = {float(r)!r}"),
@@ -665,17 +573,6 @@ class ConcatenationData(MovementData):
             Step("roundf", float(round_half_away_from_zero(total)), "round half away from zero"),
             Step("output", out, f"+ output zero point {zp_out}, clamped to [0, 255]"),
         ]
-
-
-def _rescale_uint8(q: np.ndarray, r: np.float32, bias: np.float32, zp_out: int) -> np.ndarray:
-    """ConcatenationWithScaling's per-element float32 requantization of one uint8 input."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        v = round_half_away_from_zero(q.astype(np.float32) * r + bias)  # float32 product, add, roundf
-        ok = (v >= np.float32(INT32_MIN)) & (v < np.float32(2**31))  # NaN -> False
-    i32 = np.where(ok, v, np.float32(0)).astype(np.int64)
-    i32 = np.where(ok, i32, INT32_MIN)
-    out = ((i32 + zp_out - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN  # int32 add, wrapping
-    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 _CONCAT_TYPES = ("int8", "uint8", "int16", "int32", "int64", "float32", "float16", "bool", "uint32")
@@ -780,10 +677,10 @@ def prepare_tile(ctx: OpContext) -> TileData:
     ctx.check_counts(2, 1)
     x = ctx.input(0)
     out = ctx.output(0)
-    ctx.check_dtype(x, _COPY_TYPES, "input")
+    ctx.check_dtype(x, COPY_TYPES, "input")
     require_output_dtype(ctx, out, x.dtype)
     m_t = ctx.input(1)
-    ctx.check_dtype(m_t, _INDEX_TYPES, "multipliers")
+    ctx.check_dtype(m_t, INDEX_TYPES, "multipliers")
     if m_t.size != len(x.shape):
         raise ctx.error(f"{m_t.size} multipliers for a rank-{len(x.shape)} input", m_t)
     mult = int_vector(ctx, 1, "multipliers")
@@ -816,10 +713,10 @@ def prepare_broadcast_to(ctx: OpContext) -> BroadcastToData:
     ctx.check_counts(2, 1)
     x = ctx.input(0)
     out = ctx.output(0)
-    ctx.check_dtype(x, _COPY_TYPES, "input")
+    ctx.check_dtype(x, COPY_TYPES, "input")
     require_output_dtype(ctx, out, x.dtype)
     s_t = ctx.input(1)
-    ctx.check_dtype(s_t, _INDEX_TYPES, "shape")
+    ctx.check_dtype(s_t, INDEX_TYPES, "shape")
     if len(s_t.shape) != 1:
         raise ctx.error(f"shape tensor has rank {len(s_t.shape)}; expected 1", s_t)
     target = int_vector(ctx, 1, "shape")
@@ -860,12 +757,12 @@ def prepare_fill(ctx: OpContext) -> FillData:
     dims_t = ctx.input(0)
     v = ctx.input(1)
     out = ctx.output(0)
-    ctx.check_dtype(dims_t, _INDEX_TYPES, "dims")
+    ctx.check_dtype(dims_t, INDEX_TYPES, "dims")
     if len(dims_t.shape) != 1:
         raise ctx.error(f"dims tensor has rank {len(dims_t.shape)}; expected 1", dims_t)
     if len(v.shape) != 0:
         raise ctx.error(f"value has shape {list(v.shape)}; expected a scalar", v)
-    ctx.check_dtype(v, _COPY_TYPES, "value")
+    ctx.check_dtype(v, COPY_TYPES, "value")
     require_output_dtype(ctx, out, v.dtype)
     require_same_params(ctx, out, v, "output")
     if v.dtype == "int16":

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import EvalError
 from .base import OpContext
-from .shape_ops import _COPY_TYPES, MovementData, contiguous, int_vector, require_output_dtype
+from .movement import COPY_TYPES, MovementData, contiguous, int_vector, require_output_dtype
 
 __all__ = [
     "StridedSliceData",
@@ -123,7 +123,7 @@ def prepare_strided_slice(ctx: OpContext) -> StridedSliceData:
     ctx.check_counts(4, 1)
     x = ctx.input(0)
     out = ctx.output(0)
-    ctx.check_dtype(x, _COPY_TYPES, "input")
+    ctx.check_dtype(x, COPY_TYPES, "input")
     require_output_dtype(ctx, out, x.dtype)
     for i, role in ((1, "begin"), (2, "end"), (3, "strides")):
         t = ctx.input(i)
@@ -319,7 +319,7 @@ def prepare_slice(ctx: OpContext) -> SliceData:
     ctx.check_counts(3, 1)
     x = ctx.input(0)
     out = ctx.output(0)
-    ctx.check_dtype(x, _COPY_TYPES, "input")
+    ctx.check_dtype(x, COPY_TYPES, "input")
     require_output_dtype(ctx, out, x.dtype)
     for i, role in ((1, "begin"), (2, "size")):
         t = ctx.input(i)

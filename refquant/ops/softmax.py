@@ -62,19 +62,25 @@ from ..fixedpoint import (
     INT32_MIN,
     count_leading_zeros32,
     exp_on_negative_values,
-    multiply_by_quantized_multiplier,
-    multiply_by_quantized_multiplier_greater_than_one,
     one_over_one_plus_x_for_x_in_0_1,
     rounding_divide_by_pot,
+    rounding_divide_by_pot_py,
     rounding_half_sum,
     saturating_rounding_doubling_high_mul,
     saturating_rounding_multiply_by_pot,
+    wrap_int,
+    wrap_int32_i64,
 )
 from ..quantization import (
     dtype_range,
     quantize_multiplier,
     quantize_multiplier_greater_than_one,
     quantize_multiplier_smaller_than_one_exp,
+)
+from ..requantize import (
+    mbqm_steps,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_greater_than_one,
 )
 from .base import OpContext, OpData, Step
 
@@ -96,11 +102,6 @@ _SCALED_DIFF_INTEGER_BITS = 5
 _ACCUMULATION_INTEGER_BITS = 12
 #: Integer bits of the LOG_SOFTMAX output representation (scale 16/256: Q4.27 before the final shift).
 _OUTPUT_INTEGER_BITS = 4
-
-
-def _wrap32(v: np.ndarray) -> np.ndarray:
-    """int64 values -> what a C int32 holds after a wrapping add, as int64."""
-    return ((np.asarray(v, dtype=np.int64) - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
 
 
 def _i64(v: np.ndarray) -> np.ndarray:
@@ -202,59 +203,27 @@ def log_x_for_x_greater_than_or_equal_to_1(x: np.ndarray, input_integer_bits: in
     r = np.minimum(r_a_raw, r_b_raw)
     z_pow_2_adj = np.maximum(z_a_pow_2_adj, z_b_pow_2_adj)
     p = _i64(rounding_half_sum(r, sqrt_sqrt_half))
-    q = _wrap32(r - sqrt_sqrt_half)
-    q = _wrap32(q + q)
+    q = wrap_int32_i64(r - sqrt_sqrt_half)
+    q = wrap_int32_i64(q + q)
     common_sq = _srdhm(q, q)
-    num = _wrap32(_srdhm(q, r) + _srdhm(_srdhm(q, common_sq), alpha_n))
-    denom_minus_one_0 = _wrap32(
-        _srdhm(p, _wrap32(_wrap32(alpha_i + q) + _srdhm(alpha_d, common_sq))) + _srdhm(alpha_f, q)
+    num = wrap_int32_i64(_srdhm(q, r) + _srdhm(_srdhm(q, common_sq), alpha_n))
+    denom_minus_one_0 = wrap_int32_i64(
+        _srdhm(p, wrap_int32_i64(wrap_int32_i64(alpha_i + q) + _srdhm(alpha_d, common_sq))) + _srdhm(alpha_f, q)
     )
     recip_denom = _i64(one_over_one_plus_x_for_x_in_0_1(denom_minus_one_0))
     num_scaled = _i64(rounding_divide_by_pot(num, accum_bits))  # Rescale<6> from Q0.31
-    total = _wrap32(_srdhm(z_pow_2_adj, log_2) + _srdhm(num_scaled, recip_denom))
+    total = wrap_int32_i64(_srdhm(z_pow_2_adj, log_2) + _srdhm(num_scaled, recip_denom))
     return _i64(saturating_rounding_multiply_by_pot(total, 1))  # Rescale<5> from Q6.25
 
 
 # ---------------------------------------------------------------------------------------------
-# Python-int versions of the primitives, for the literal per-element traces
+# Per-element traces
 
 
-def _wrap32_int(v: int) -> int:
-    """A Python int -> what a C int32 holds after a wrapping operation."""
-    return ((v - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
-
-
-def _srdhm_int(a: int, b: int) -> int:
-    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on Python ints, as written in C (KERNEL_NOTES 1.2)."""
-    if a == b == INT32_MIN:
-        return INT32_MAX
-    p = a * b
-    t = p + ((1 << 30) if p >= 0 else 1 - (1 << 30))
-    return t // (1 << 31) if t >= 0 else -((-t) // (1 << 31))  # C '/': truncation toward zero
-
-
-def _rdbpot_int(x: int, exponent: int) -> int:
-    """gemmlowp ``RoundingDivideByPOT`` on Python ints: mask, remainder, threshold (ties away from zero)."""
-    mask = (1 << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if remainder > threshold else 0)
-
-
-def _mbqm_int(x: int, multiplier: int, shift: int, rounding: str) -> tuple[int, str]:
-    """``MultiplyByQuantizedMultiplier(int32 x, M, shift)`` step by step on Python ints: (result, explanation)."""
-    if rounding == "single":
-        ts = 31 - shift
-        res = _wrap32_int((x * multiplier + (1 << (ts - 1))) >> ts)
-        return res, f"({x} * {multiplier} + 2^{ts - 1}) >> {ts} = {res} (single rounding)"
-    left, right = max(shift, 0), max(-shift, 0)
-    shifted = _wrap32_int(x * (1 << left))
-    high = _srdhm_int(shifted, multiplier)
-    res = _rdbpot_int(high, right)
-    text = f"SRDHM({f'wrap32({x} << {left}) = {shifted}' if left else x}, {multiplier}) = {high}"
-    if right:
-        text += f", RDBPOT({high}, {right}) = {res}"
-    return res, text + " (double rounding)"
+def _mbqm_text(x: int, multiplier: int, shift: int, rounding: str) -> tuple[int, str]:
+    """:func:`refquant.requantize.mbqm_steps` of one value: (result, its steps as one line)."""
+    res, steps = mbqm_steps(x, multiplier, shift, rounding)
+    return res, ", ".join(detail for _, _, detail in steps)
 
 
 def _round_away(v: float) -> float:
@@ -358,11 +327,11 @@ class QuantizedSoftmaxData(OpData):
         )
         e = _i64(exp_on_negative_values(rescaled, _SCALED_DIFF_INTEGER_BITS))
         contrib = np.where(valid, _i64(rounding_divide_by_pot(e, _ACCUMULATION_INTEGER_BITS)), 0)
-        s = _wrap32(contrib.sum(axis=1, keepdims=True))  # FixedPoint adds wrap like int32
+        s = wrap_int32_i64(contrib.sum(axis=1, keepdims=True))  # FixedPoint adds wrap like int32
         h = _i64(count_leading_zeros32(s))
         nbou = _ACCUMULATION_INTEGER_BITS - h
         u = s & 0xFFFFFFFF
-        shifted_minus_one = _wrap32(((u << np.minimum(h, 31)) & 0xFFFFFFFF) - (1 << 31))
+        shifted_minus_one = wrap_int32_i64(((u << np.minimum(h, 31)) & 0xFFFFFFFF) - (1 << 31))
         r = _i64(one_over_one_plus_x_for_x_in_0_1(shifted_minus_one))
         exponent = nbou + 31 - self.output_bits
         return {
@@ -483,17 +452,17 @@ class Int16SoftmaxData(OpData):
         scaled = _i64(multiply_by_quantized_multiplier(d, self.input_multiplier, self.input_shift, self.rounding))
         sym = np.clip(scaled + 32767, -32768, 32767)
         e = _lut_lookup_int16(sym, exp_lut)
-        s = _wrap32(e.sum(axis=1, keepdims=True))
+        s = wrap_int32_i64(e.sum(axis=1, keepdims=True))
         if (s <= 0).any():
             raise EvalError(
                 f"{self._where}: the int32 sum of exponentials overflowed (row too long); LiteRT is undefined here"
             )
         hp1 = _i64(count_leading_zeros32(s))
-        shifted_sum = _wrap32(((s << (hp1 - 1)) + (1 << 13)) >> 14)
+        shifted_sum = wrap_int32_i64(((s << (hp1 - 1)) + (1 << 13)) >> 14)
         sym_sum = np.clip(shifted_sum - ((1 << 15) + (1 << 16)), -32768, 32767)
         recip = _lut_lookup_int16(sym_sum, recip_lut)
         right_shift = 31 - hp1
-        res = _wrap32((e * recip + (np.int64(1) << (right_shift - 1))) >> right_shift)
+        res = wrap_int32_i64((e * recip + (np.int64(1) << (right_shift - 1))) >> right_shift)
         return [np.clip(res, 0, 32767).astype(np.int16).reshape(shape)]
 
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
@@ -510,7 +479,7 @@ class Int16SoftmaxData(OpData):
         scaled = _i64(multiply_by_quantized_multiplier(d, self.input_multiplier, self.input_shift, self.rounding))
         sym = np.clip(scaled + 32767, -32768, 32767)
         e = _lut_lookup_int16(sym, exp_lut)
-        s = int(_wrap32(np.asarray(sum(int(v) for v in e))))
+        s = int(wrap_int32_i64(np.asarray(sum(int(v) for v in e))))
         if s <= 0:
             self.eval([x])  # raises the EvalError LiteRT's undefined overflow maps to
         sym_c = int(sym[c])
@@ -534,7 +503,7 @@ class Int16SoftmaxData(OpData):
             Step("sum_of_exps", s, f"int32 sum of the {depth} table values of the row"),
         ]
         hp1 = int(count_leading_zeros32(s))
-        shifted_sum = int(_wrap32(np.asarray(((s << (hp1 - 1)) + (1 << 13)) >> 14)))
+        shifted_sum = int(wrap_int32_i64(np.asarray(((s << (hp1 - 1)) + (1 << 13)) >> 14)))
         sym_sum = min(max(shifted_sum - ((1 << 15) + (1 << 16)), -32768), 32767)
         recip = int(_lut_lookup_int16(np.asarray([sym_sum]), recip_lut)[0])
         steps += [
@@ -546,7 +515,7 @@ class Int16SoftmaxData(OpData):
             Step("reciprocal", recip, "1/(1+x) table, interpolated"),
         ]
         rs = 31 - hp1
-        res = int(_wrap32(np.asarray((int(e[c]) * recip + (1 << (rs - 1))) >> rs)))
+        res = int(wrap_int32_i64(np.asarray((int(e[c]) * recip + (1 << (rs - 1))) >> rs)))
         steps.append(Step("unsat_output", res, f"(exp * reciprocal + 2^{rs - 1}) >> {rs} (31 - clz(sum))"))
         steps.append(Step("output", min(max(res, 0), 32767), "clamp to [0, 32767]"))
         return steps
@@ -660,14 +629,14 @@ class QuantizedLogSoftmaxData(OpData):
         )
         e = _i64(exp_on_negative_values(q5, _SCALED_DIFF_INTEGER_BITS))
         contrib = np.where(valid, _i64(rounding_divide_by_pot(e, _ACCUMULATION_INTEGER_BITS)), 0)
-        s = _wrap32(contrib.sum(axis=1, keepdims=True))
+        s = wrap_int32_i64(contrib.sum(axis=1, keepdims=True))
         if (s <= 0).any():
             raise EvalError(
                 f"{self._where}: the Q12.19 sum of exponentials overflowed int32 (row longer than 4096 equal values); "
                 "LiteRT's reference kernel is undefined here"
             )
         log_sum = log_x_for_x_greater_than_or_equal_to_1(s, _ACCUMULATION_INTEGER_BITS)
-        shifted_log = _wrap32(log_sum + INT32_MIN)
+        shifted_log = wrap_int32_i64(log_sum + INT32_MIN)
         adjusted = np.maximum(
             self.diff_min - 1,
             _i64(
@@ -683,7 +652,7 @@ class QuantizedLogSoftmaxData(OpData):
             )
         )
         shift = 31 - _SCALED_DIFF_INTEGER_BITS - _OUTPUT_INTEGER_BITS
-        out = _i64(rounding_divide_by_pot(_wrap32(q5k - log_sum), shift)) + self.output_offset
+        out = _i64(rounding_divide_by_pot(wrap_int32_i64(q5k - log_sum), shift)) + self.output_offset
         out = np.where(keep, np.clip(out, self.qmin, self.qmax), self.qmin)
         return [out.astype(x.dtype).reshape(shape)]
 
@@ -707,14 +676,14 @@ class QuantizedLogSoftmaxData(OpData):
         ]
         # First pass: the Q12.19 sum of the exponentials of the taps with d >= diff_min.
         kept = [j for j, dj in enumerate(diffs) if dj >= self.diff_min]
-        scaled = [_mbqm_int(diffs[j], m, ls, self.rounding)[0] for j in kept]
+        scaled = [_mbqm_text(diffs[j], m, ls, self.rounding)[0] for j in kept]
         exps = [int(v) for v in exp_on_negative_values(np.asarray(scaled, np.int64), _SCALED_DIFF_INTEGER_BITS)]
         terms = [0] * depth
         for j, e in zip(kept, exps):
-            terms[j] = _rdbpot_int(e, _ACCUMULATION_INTEGER_BITS)  # Rescale<12>: Q0.31 -> Q12.19
+            terms[j] = rounding_divide_by_pot_py(e, _ACCUMULATION_INTEGER_BITS)  # Rescale<12>: Q0.31 -> Q12.19
         total = 0
         for j in kept:
-            total = _wrap32_int(total + terms[j])  # FixedPoint adds wrap like int32
+            total = wrap_int(total + terms[j], 32)  # FixedPoint adds wrap like int32
         steps += [
             Step(
                 "exp_terms_q12_19",
@@ -740,8 +709,8 @@ class QuantizedLogSoftmaxData(OpData):
                 f"(ln {total / 2**19:.6g})",
             )
         )
-        shifted_log = _wrap32_int(log_sum + INT32_MIN)
-        rev, rev_text = _mbqm_int(
+        shifted_log = wrap_int(log_sum + INT32_MIN, 32)
+        rev, rev_text = _mbqm_text(
             shifted_log, self.reverse_scaling_divisor, -self.reverse_scaling_right_shift, self.rounding
         )
         adjusted = max(self.diff_min - 1, rev)
@@ -756,7 +725,7 @@ class QuantizedLogSoftmaxData(OpData):
         if not d > adjusted:
             steps.append(Step("output", self.qmin, f"d = {d} <= adjusted_diff_min = {adjusted}: the type minimum"))
             return steps
-        scaled_c, text = _mbqm_int(d, m, ls, self.rounding)
+        scaled_c, text = _mbqm_text(d, m, ls, self.rounding)
         steps.append(
             Step(
                 "scaled_diff_q5_26",
@@ -764,10 +733,10 @@ class QuantizedLogSoftmaxData(OpData):
                 f"MultiplyByQuantizedMultiplier(d, {m}, {ls}): {text} = {scaled_c / 2**26:.6g} in Q5.26",
             )
         )
-        diff_q5 = _wrap32_int(scaled_c - log_sum)
+        diff_q5 = wrap_int(scaled_c - log_sum, 32)
         steps.append(Step("log_softmax_q5_26", diff_q5, f"scaled_diff - log_sum = {diff_q5 / 2**26:.6g} in Q5.26"))
         shift = 31 - _SCALED_DIFF_INTEGER_BITS - _OUTPUT_INTEGER_BITS
-        rounded = _rdbpot_int(diff_q5, shift)
+        rounded = rounding_divide_by_pot_py(diff_q5, shift)
         steps.append(
             Step("rounded", rounded, f"RoundingDivideByPOT(log_softmax, {shift}): Q5.26 -> units of 16/256 (ties away)")
         )

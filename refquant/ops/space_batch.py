@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import OpContext
-from .shape_ops import (
+from .movement import (
     MovementData,
     contiguous,
     int_vector,

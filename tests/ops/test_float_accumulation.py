@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import refquant
 from refquant.errors import InputError
 from refquant.ops.conv import conv2d
-from refquant.ops.fully_connected import float_matmul, sequential_matmul_f32
+from refquant.ops.matmul import float_matmul, sequential_matmul_f32
 from tests.opcheck import run_refquant
 from tests.ops.test_conv import _conv_model, conv_case, tconv_case
 

@@ -613,7 +613,7 @@ def test_fc_is_refquant_error_subclass():
 
 
 def test_exact_matmul_paths_agree_and_int64_is_exact():
-    from refquant.ops.fully_connected import exact_matmul, float64_matmul_is_exact
+    from refquant.ops.matmul import exact_matmul, float64_matmul_is_exact
 
     rng = np.random.default_rng(6)
     a = rng.integers(-(2**15), 2**15, size=(3, 50))
@@ -720,7 +720,7 @@ def test_fast_eval_depth_chunks_and_row_blocks(monkeypatch, depth, kind):
 def test_sequential_matmul_f32_blocked_equals_loop(m, k, n, batch, block, special, seed):
     """The blocked products + ``np.add.reduce(axis=1, initial=0)`` add the same float32 terms in the same
     order as the readable loop over k: bit-identical, signed zeros, inf and NaN included."""
-    from refquant.ops import fully_connected as fc
+    from refquant.ops import matmul as fc
 
     rng = np.random.default_rng(seed)
     a = (rng.standard_normal(batch + (m, k)) * np.exp(rng.normal(0, 4, batch + (m, k)))).astype(np.float32)

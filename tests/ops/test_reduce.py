@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 import refquant
 from refquant.errors import PrepareError, QuantParamError, UnsupportedOpError
-from refquant.fixedpoint import multiply_by_quantized_multiplier_int64
 from refquant.ops.reduce import _reduced_shape, resolve_axes
+from refquant.requantize import multiply_by_quantized_multiplier_int64
 from refquant.tflite.builder import ModelBuilder
 from refquant.tracer import format_trace, trace_element
 from tests.opcheck import assert_equal_arrays, check_against_litert, run_refquant

@@ -17,13 +17,9 @@ from hypothesis import strategies as st
 
 import refquant
 from refquant.errors import EvalError, QuantParamError, UnsupportedOpError
-from refquant.fixedpoint import (
-    exp_on_negative_values,
-    multiply_by_quantized_multiplier,
-    rounding_divide_by_pot,
-    wrap_int32,
-)
+from refquant.fixedpoint import exp_on_negative_values, rounding_divide_by_pot, wrap_int32
 from refquant.ops.softmax import glibc_expf, log_x_for_x_greater_than_or_equal_to_1, softmax_int16_luts
+from refquant.requantize import multiply_by_quantized_multiplier
 from refquant.tflite.builder import ModelBuilder
 from refquant.tracer import format_trace, trace_element
 from tests.opcheck import check_against_litert, run_refquant
