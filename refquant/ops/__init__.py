@@ -1,7 +1,8 @@
 """The op registry: one line per supported operator.
 
-Adding an op touches its module, one line here, its tests and a golden case
-(``tests/ops/test_registry.py`` checks every registered op has tests).
+Adding an op touches its module, one line here, its version bounds (``versions.py``), its strategies, its
+tests and the README table; docs/adding_an_op.md lists the places, and ``tests/ops/test_registry.py`` fails
+for a registered op that misses one.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EvalError, PrepareError
-from .base import OpContext, OpData
+from .base import OpContext, OpData, Step
 
 __all__ = ["prepare_if", "prepare_while", "MAX_WHILE_ITERATIONS"]
 
@@ -81,6 +81,25 @@ class IfData(OpData):
         values = graph.run({i: x for i, x in zip(sg.inputs, inputs[1:])}).values
         return [np.array(values[o]) for o in sg.outputs]
 
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """IF computes nothing itself: the condition picks a branch whose output element is copied."""
+        cond = inputs[0]
+        assert cond is not None
+        taken = bool(cond.reshape(-1)[0])
+        graph = self.then_graph if taken else self.else_graph
+        sg = graph.subgraph
+        o = sg.outputs[output]
+        v = graph.run({i: x for i, x in zip(sg.inputs, inputs[1:])}).values[o][element]
+        return [
+            Step("condition", taken, f"input 0 = {taken}: run the {'then' if taken else 'else'} branch"),
+            Step(
+                "branch output",
+                v,
+                f"subgraph {graph.subgraph_index} output {output} (tensor {o} {sg.tensors[o].name!r}) element "
+                f"{list(element)}, copied; trace that subgraph's operators for its arithmetic",
+            ),
+        ]
+
 
 def prepare_if(ctx: OpContext) -> IfData:
     """IF (LiteRT if.cc): both branches take inputs[1:] and must produce the same output types and shapes."""
@@ -122,6 +141,27 @@ class WhileData(OpData):
             cv = self.cond_graph.run({i: x for i, x in zip(csg.inputs, state)}).values[csg.outputs[0]]
             if not bool(np.asarray(cv).reshape(-1)[0]):
                 return [np.array(x) for x in state]
+            values = self.body_graph.run({i: x for i, x in zip(bsg.inputs, state)}).values
+            state = [values[o] for o in bsg.outputs]
+        raise EvalError(f"WHILE ran {self.max_iterations} iterations without its condition becoming false")
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """WHILE computes nothing itself: the body runs until the condition is false; the final state is copied."""
+        state = [np.asarray(x) for x in inputs]
+        csg, bsg = self.cond_graph.subgraph, self.body_graph.subgraph
+        steps = [Step("initial state", state[output][element], f"input {output} element {list(element)}")]
+        for n in range(self.max_iterations):
+            cv = self.cond_graph.run({i: x for i, x in zip(csg.inputs, state)}).values[csg.outputs[0]]
+            if not bool(np.asarray(cv).reshape(-1)[0]):
+                steps.append(
+                    Step(
+                        "final state",
+                        state[output][element],
+                        f"condition subgraph {self.cond_graph.subgraph_index} false after {n} iteration(s) of body "
+                        f"subgraph {self.body_graph.subgraph_index}; state {output} element {list(element)} is the output",
+                    )
+                )
+                return steps
             values = self.body_graph.run({i: x for i, x in zip(bsg.inputs, state)}).values
             state = [values[o] for o in bsg.outputs]
         raise EvalError(f"WHILE ran {self.max_iterations} iterations without its condition becoming false")
