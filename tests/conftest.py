@@ -1,4 +1,10 @@
-"""Shared fixtures: Hypothesis profiles and the LiteRT oracle worker."""
+"""Shared fixtures: Hypothesis profiles, the LiteRT oracle worker, and the ``oracle`` marker.
+
+A test needs LiteRT (ai-edge-litert, the oracle) when it takes the ``litert`` fixture or is marked
+``@pytest.mark.oracle``; collection marks the former ``oracle`` too, and without ai-edge-litert
+every ``oracle`` test is skipped with one reason. ``tests/test_oracle_guard.py`` checks that no test
+module imports ai_edge_litert outside that mechanism.
+"""
 
 from __future__ import annotations
 
@@ -35,13 +41,31 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
+ORACLE_MISSING = "ai-edge-litert (the oracle) is not installed: pip install -e '.[test]'"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that takes the ``litert`` fixture ``oracle``; skip ``oracle`` tests without LiteRT."""
+    for item in items:
+        if "litert" in getattr(item, "fixturenames", ()) and item.get_closest_marker("oracle") is None:
+            item.add_marker(pytest.mark.oracle)
+    oracle_items = [item for item in items if item.get_closest_marker("oracle") is not None]
+    if not oracle_items:
+        return
+    from refquant.testing import litert_available
+
+    if not litert_available():
+        for item in oracle_items:
+            item.add_marker(pytest.mark.skip(reason=ORACLE_MISSING))
+
+
 @pytest.fixture(scope="session")
 def litert():
     """A LiteRT BUILTIN_REF worker process (skips the test when ai-edge-litert is missing)."""
     from refquant.testing import LiteRTWorker, litert_available
 
     if not litert_available():
-        pytest.skip("ai-edge-litert (the oracle) is not installed")
+        pytest.skip(ORACLE_MISSING)
     worker = LiteRTWorker()
     yield worker
     worker.close()

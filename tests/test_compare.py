@@ -15,7 +15,7 @@ from refquant.compare import compare, load_inputs, load_labels, match_tensors
 from refquant.errors import InputError
 from refquant.metrics import error_metrics
 from refquant.quantization import dequantize
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import build_model, const, model_bytes, operator, tensor
 from tests.golden_models import GOLDEN, model_path
 
 DIGITS = GOLDEN / "data" / "digits_split.npz"
@@ -39,41 +39,36 @@ def _b_q() -> np.ndarray:
 
 def quant_fc_model(float_io: bool = True, in_scale: float = S_IN, in_zp: int = ZP_IN, names: str = "") -> bytes:
     """x(float) -> QUANTIZE -> FULLY_CONNECTED(int8) -> DEQUANTIZE, or int8 in/out when not ``float_io``."""
-    b = ModelBuilder()
+    ops = []
     if float_io:
-        x = b.add_input("x", (1, 4), "float32")
-        xq = b.add_tensor("x_q", (1, 4), "int8", scale=in_scale, zero_point=in_zp)
-        b.add_operator("QUANTIZE", [x], [xq])
+        x = tensor((1, 4), "float32", name="x")
+        xq = tensor((1, 4), "int8", scale=in_scale, zero_point=in_zp, name="x_q")
+        ops.append(operator("QUANTIZE", [x], [xq]))
     else:
-        x = xq = b.add_input("x", (1, 4), "int8", scale=in_scale, zero_point=in_zp)
-    w = b.add_constant("w", _w_q(), "int8", scale=S_W, zero_point=0)
-    bias = b.add_constant("b", _b_q(), "int32", scale=np.float32(in_scale) * np.float32(S_W), zero_point=0)
-    y = b.add_tensor(names + "fc/out", (1, 3), "int8", scale=S_OUT, zero_point=ZP_OUT)
-    b.add_operator("FULLY_CONNECTED", [xq, w, bias], [y])
+        x = xq = tensor((1, 4), "int8", scale=in_scale, zero_point=in_zp, name="x")
+    w = const(_w_q(), "int8", scale=S_W, zero_point=0, name="w")
+    bias = const(_b_q(), "int32", scale=np.float32(in_scale) * np.float32(S_W), zero_point=0, name="b")
+    y = tensor((1, 3), "int8", scale=S_OUT, zero_point=ZP_OUT, name=names + "fc/out")
+    ops.append(operator("FULLY_CONNECTED", [xq, w, bias], [y]))
     out = y
     if float_io:
-        out = b.add_tensor("y", (1, 3), "float32")
-        b.add_operator("DEQUANTIZE", [y], [out])
-    b.mark_output(out)
-    b.add_signature("serving_default", {"image": x}, {"output_0": out})
-    return b.build()
+        out = tensor((1, 3), "float32", name="y")
+        ops.append(operator("DEQUANTIZE", [y], [out]))
+    return model_bytes(ops, signatures=[("serving_default", {"image": x}, {"output_0": out})])
 
 
 def float_fc_model(names: str = "fc/out", out_name: str = "y", extra_add: bool = False, width: int = 4) -> bytes:
     """The float counterpart of :func:`quant_fc_model` (original real weights)."""
-    b = ModelBuilder()
-    x = b.add_input("x", (1, width), "float32")
-    w = b.add_constant("w", W_REAL[:, :width], "float32")
-    bias = b.add_constant("b", B_REAL, "float32")
-    y = b.add_tensor(out_name, (1, 3), "float32") if not extra_add else b.add_tensor(names, (1, 3), "float32")
-    b.add_operator("FULLY_CONNECTED", [x, w, bias], [y])
+    x = tensor((1, width), "float32", name="x")
+    w = const(W_REAL[:, :width], "float32", name="w")
+    bias = const(B_REAL, "float32", name="b")
+    y = tensor((1, 3), "float32", name=names if extra_add else out_name)
+    ops = [operator("FULLY_CONNECTED", [x, w, bias], [y])]
     if extra_add:
-        z = b.add_constant("zero", np.zeros((1, 3), np.float32), "float32")
-        y2 = b.add_tensor(out_name, (1, 3), "float32")
-        b.add_operator("ADD", [y, z], [y2])
-        y = y2
-    b.mark_output(y)
-    return b.build()
+        z = const(np.zeros((1, 3), np.float32), "float32", name="zero")
+        y2 = tensor((1, 3), "float32", name=out_name)
+        ops.append(operator("ADD", [y, z], [y2]))
+    return model_bytes(ops)
 
 
 def _x(n: int = 16, seed: int = 0) -> np.ndarray:
@@ -180,17 +175,18 @@ def test_batched_equals_per_sample():
 
 def test_batch_mixing_graph_runs_per_sample():
     """A RESHAPE to a constant [1, -1] would fold the batch into one row: detected, run per sample."""
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 2, 2), "float32")
-    xq = b.add_tensor("x_q", (1, 2, 2), "int8", scale=0.02, zero_point=0)
-    b.add_operator("QUANTIZE", [x], [xq])
-    shape = b.add_constant("shape", np.array([1, -1], np.int32), "int32")
-    r = b.add_tensor("flat", (1, 4), "int8", scale=0.02, zero_point=0)
-    b.add_operator("RESHAPE", [xq, shape], [r])
-    y = b.add_tensor("y", (1, 4), "float32")
-    b.add_operator("DEQUANTIZE", [r], [y])
-    b.mark_output(y)
-    model = b.build()
+    x = tensor((1, 2, 2), "float32", name="x")
+    xq = tensor((1, 2, 2), "int8", scale=0.02, zero_point=0, name="x_q")
+    shape = const(np.array([1, -1], np.int32), "int32", name="shape")
+    r = tensor((1, 4), "int8", scale=0.02, zero_point=0, name="flat")
+    y = tensor((1, 4), "float32", name="y")
+    model = model_bytes(
+        [
+            operator("QUANTIZE", [x], [xq]),
+            operator("RESHAPE", [xq, shape], [r]),
+            operator("DEQUANTIZE", [r], [y]),
+        ]
+    )
     xs = np.random.default_rng(3).uniform(-1, 1, (5, 2, 2)).astype(np.float32)
     rep = compare(model, inputs=[xs], progress=False)
     assert not rep.batched and rep.notes
@@ -292,14 +288,13 @@ def test_inputs_npz_path_and_key_selector(tmp_path):
 
 
 def test_mismatched_sample_counts():
-    b = ModelBuilder()
-    x1 = b.add_input("a", (1, 2), "float32")
-    x2 = b.add_input("b", (1, 2), "float32")
-    y = b.add_tensor("y", (1, 2), "float32")
-    b.add_operator("ADD", [x1, x2], [y])
-    b.mark_output(y)
+    x1, x2, y = (
+        tensor((1, 2), "float32", name="a"),
+        tensor((1, 2), "float32", name="b"),
+        tensor((1, 2), "float32", name="y"),
+    )
     with pytest.raises(InputError, match="different numbers of samples"):
-        load_inputs({"a": np.zeros((3, 2)), "b": np.zeros((2, 2))}, b.model())
+        load_inputs({"a": np.zeros((3, 2)), "b": np.zeros((2, 2))}, build_model(operator("ADD", [x1, x2], [y])))
 
 
 @pytest.mark.parametrize(
@@ -379,35 +374,30 @@ def test_name_match_needs_the_same_producing_op():
 
 def _two_branch(quantized: bool) -> bytes:
     """x -> FC_a, FC_b (both on x) -> ADD 'sum' (-> DEQUANTIZE 'y'): the two FCs cannot be told apart."""
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 4), "float32")
+    x = tensor((1, 4), "float32", name="x")
+    ops = []
     if quantized:
-        xq = b.add_tensor("x_q", (1, 4), "int8", scale=S_IN, zero_point=ZP_IN)
-        b.add_operator("QUANTIZE", [x], [xq])
+        xq = tensor((1, 4), "int8", scale=S_IN, zero_point=ZP_IN, name="x_q")
+        ops.append(operator("QUANTIZE", [x], [xq]))
     outs = []
     for k, w_real in enumerate((W_REAL, -W_REAL)):
         name = f"{'q' if quantized else 'f'}_fc{k}"
         if quantized:
-            w = b.add_constant(
-                f"w{k}", np.clip(np.floor(w_real / S_W + 0.5), -127, 127).astype(np.int8), "int8", scale=S_W
-            )
-            y = b.add_tensor(name, (1, 3), "int8", scale=S_OUT, zero_point=0)
-            b.add_operator("FULLY_CONNECTED", [xq, w, -1], [y])
+            w = const(np.clip(np.floor(w_real / S_W + 0.5), -127, 127).astype(np.int8), "int8", scale=S_W, name=f"w{k}")
+            y = tensor((1, 3), "int8", scale=S_OUT, zero_point=0, name=name)
+            ops.append(operator("FULLY_CONNECTED", [xq, w, None], [y]))
         else:
-            w = b.add_constant(f"w{k}", w_real, "float32")
-            y = b.add_tensor(name, (1, 3), "float32")
-            b.add_operator("FULLY_CONNECTED", [x, w, -1], [y])
+            w = const(w_real, "float32", name=f"w{k}")
+            y = tensor((1, 3), "float32", name=name)
+            ops.append(operator("FULLY_CONNECTED", [x, w, None], [y]))
         outs.append(y)
     if quantized:
-        s = b.add_tensor("sum", (1, 3), "int8", scale=S_OUT, zero_point=0)
-        b.add_operator("ADD", outs, [s])
-        out = b.add_tensor("y", (1, 3), "float32")
-        b.add_operator("DEQUANTIZE", [s], [out])
+        s = tensor((1, 3), "int8", scale=S_OUT, zero_point=0, name="sum")
+        out = tensor((1, 3), "float32", name="y")
+        ops += [operator("ADD", outs, [s]), operator("DEQUANTIZE", [s], [out])]
     else:
-        out = b.add_tensor("sum", (1, 3), "float32")
-        b.add_operator("ADD", outs, [out])
-    b.mark_output(out)
-    return b.build()
+        ops.append(operator("ADD", outs, [tensor((1, 3), "float32", name="sum")]))
+    return model_bytes(ops)
 
 
 def test_ambiguous_tensors_are_listed_not_guessed():
@@ -660,14 +650,11 @@ def test_per_layer_metrics_agree_with_litert_intermediates(litert, quant, flt, n
 
 def test_weights_computed_from_constants_are_not_rows():
     """A DEQUANTIZE of constant int8 weights (a hybrid model) is weight data, not a layer: not reported."""
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 4), "float32")
-    wq = b.add_constant("w_q", np.array([[10, -20, 30, 5]] * 3, np.int8), "int8", scale=0.01, zero_point=0)
-    w = b.add_tensor("w", (3, 4), "float32")
-    b.add_operator("DEQUANTIZE", [wq], [w])
-    y = b.add_tensor("y", (1, 3), "float32")
-    b.add_operator("FULLY_CONNECTED", [x, w, -1], [y])
-    b.mark_output(y)
-    rep = compare(b.build(), inputs=[_x(5)], progress=False)
+    x = tensor((1, 4), "float32", name="x")
+    wq = const(np.array([[10, -20, 30, 5]] * 3, np.int8), "int8", scale=0.01, zero_point=0, name="w_q")
+    w = tensor((3, 4), "float32", name="w")
+    y = tensor((1, 3), "float32", name="y")
+    model = model_bytes([operator("DEQUANTIZE", [wq], [w]), operator("FULLY_CONNECTED", [x, w, None], [y])])
+    rep = compare(model, inputs=[_x(5)], progress=False)
     assert [t.name for t in rep.tensors] == ["y"]
     assert rep.tensors[0].local.sqnr_db == math.inf and rep.tensors[0].scale is None

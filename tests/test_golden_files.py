@@ -112,18 +112,11 @@ def test_digits_split():
     assert set(calib_idx) <= set(train_idx)
 
 
-def _litert():
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except Exception:  # pragma: no cover
-        return None
-    return Interpreter, OpResolverType
-
-
-@pytest.mark.skipif(_litert() is None, reason="ai_edge_litert not installed")
+@pytest.mark.oracle
 @pytest.mark.parametrize("entry", MODELS, ids=IDS)
 def test_vectors_match_litert_builtin_ref(entry):
-    Interpreter, OpResolverType = _litert()
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
     it = Interpreter(
         model_path=os.path.join(GOLDEN, entry["file"]),
         experimental_op_resolver_type=OpResolverType.BUILTIN_REF,

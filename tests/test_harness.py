@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 
 import refquant.strategies as rqs
-from refquant import ModelBuilder, load_model
+from refquant import load_model
 from refquant.cli import main as cli_main
-from refquant.testing import Case, assert_matches_reference, litert_backend, run_reference
+from refquant.testing import Case, assert_matches_reference, litert_backend, op_model, run_reference, tensor
 
 pytest_plugins = ["pytester"]
 
@@ -39,24 +39,17 @@ def _mismatch_dir(tmp_path, monkeypatch):
 
 
 def _add_case(n: int = 4) -> Case:
-    b = ModelBuilder()
-    x = b.add_input("x", (n,), "int8", scale=0.5, zero_point=1)
-    y = b.add_input("y", (n,), "int8", scale=0.25, zero_point=-2)
-    o = b.add_tensor("sum", (n,), "int8", scale=0.5, zero_point=0)
-    b.add_operator("ADD", [x, y], [o])
-    b.mark_output(o)
+    x = tensor((n,), "int8", scale=0.5, zero_point=1, name="x")
+    y = tensor((n,), "int8", scale=0.25, zero_point=-2, name="y")
+    model = op_model("ADD", [x, y], [tensor((n,), "int8", scale=0.5, zero_point=0, name="sum")])
     xs = np.array([1, -7, 20, 100][:n], np.int8)
     ys = np.array([-2, 9, 33, -128][:n], np.int8)
-    return Case(b.build(), [xs, ys], "ADD int8 (fixed test case)")
+    return Case(model, [xs, ys], "ADD int8 (fixed test case)")
 
 
 def _float_case() -> Case:
-    b = ModelBuilder()
-    x = b.add_input("x", (2, 2), "float32")
-    o = b.add_tensor("y", (2, 2), "float32")
-    b.add_operator("RELU", [x], [o])
-    b.mark_output(o)
-    return Case(b.build(), [np.array([[1.5, -2.0], [np.nan, 3.25]], np.float32)], "RELU float32")
+    model = op_model("RELU", [tensor((2, 2), "float32", name="x")], [tensor((2, 2), "float32", name="y")])
+    return Case(model, [np.array([[1.5, -2.0], [np.nan, 3.25]], np.float32)], "RELU float32")
 
 
 # ---------------------------------------------------------------------------------------------

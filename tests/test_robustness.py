@@ -12,27 +12,21 @@ import pytest
 
 import refquant
 from refquant.errors import EvalError, InputError, QuantParamError, RefquantError
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, op_model, tensor
 from tests.golden_models import model_path
 
 
 def _binary(op: str, dtype: str, s1: float, s2: float, so: float, zp: int = 0, **opts) -> bytes:
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 4), dtype, scale=s1, zero_point=zp)
-    y = b.add_input("y", (1, 4), dtype, scale=s2, zero_point=zp)
-    o = b.add_tensor("o", (1, 4), dtype if op not in ("LESS", "EQUAL") else "bool", scale=so, zero_point=zp)
-    b.add_operator(op, [x, y], [o], **opts)
-    b.mark_output(o)
-    return b.build()
+    x = tensor((1, 4), dtype, scale=s1, zero_point=zp, name="x")
+    y = tensor((1, 4), dtype, scale=s2, zero_point=zp, name="y")
+    o = tensor((1, 4), dtype if op not in ("LESS", "EQUAL") else "bool", scale=so, zero_point=zp, name="o")
+    return op_model(op, [x, y], [o], **opts)
 
 
 def _softmax(s_in: float, beta: float = 1.0) -> bytes:
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 600), "int8", scale=s_in, zero_point=0)
-    o = b.add_tensor("o", (1, 600), "int8", scale=1 / 256, zero_point=-128)
-    b.add_operator("SOFTMAX", [x], [o], beta=beta)
-    b.mark_output(o)
-    return b.build()
+    x = tensor((1, 600), "int8", scale=s_in, zero_point=0, name="x")
+    o = tensor((1, 600), "int8", scale=1 / 256, zero_point=-128, name="o")
+    return op_model("SOFTMAX", [x], [o], beta=beta)
 
 
 def _inputs(model: bytes) -> list[np.ndarray]:
@@ -94,13 +88,11 @@ def test_set_tensor_names_the_tensor():
 
 
 def test_memory_bound_is_checked_before_allocating():
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 4), "float32")
-    big = b.add_tensor("big", (4096, 4096, 4), "float32")
-    shape = b.add_constant("shape", np.array([4096, 4096, 4], np.int32))
-    b.add_operator("BROADCAST_TO", [x, shape], [big], version=2)
-    b.mark_output(big)
-    it = refquant.Interpreter(model_content=b.build(), memory_limit=64 << 20)
+    x = tensor((1, 4), "float32", name="x")
+    big = tensor((4096, 4096, 4), "float32", name="big")
+    shape = const(np.array([4096, 4096, 4], np.int32), name="shape")
+    m = op_model("BROADCAST_TO", [x, shape], [big], version=2)
+    it = refquant.Interpreter(model_content=m, memory_limit=64 << 20)
     with pytest.raises(refquant.ResourceLimitError, match="above the limit"):
         it.allocate_tensors()
 
@@ -151,13 +143,11 @@ def test_every_refquant_error_is_a_subclass():
 
 def test_huge_dilation_counts_padding_scratch_against_the_bound():
     """A mutated dilation (50,593,792) once made the im2col path pad the input for ~18 s (fuzz finding)."""
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 11, 11, 3), "int8", scale=0.1, zero_point=0)
-    w = b.add_constant("w", np.ones((8, 3, 3, 3), np.int8), scale=0.01, zero_point=0)
-    bias = b.add_constant("b", np.zeros(8, np.int32), scale=0.001, zero_point=0)
-    y = b.add_tensor("y", (1, 6, 6, 8), "int8", scale=0.2, zero_point=0)
-    b.add_operator("CONV_2D", [x, w, bias], [y], padding="SAME", stride_w=2, stride_h=2, dilation_h_factor=50593792)
-    b.mark_output(y)
-    it = refquant.Interpreter(model_content=b.build())
+    x = tensor((1, 11, 11, 3), "int8", scale=0.1, zero_point=0, name="x")
+    w = const(np.ones((8, 3, 3, 3), np.int8), scale=0.01, zero_point=0, name="w")
+    bias = const(np.zeros(8, np.int32), scale=0.001, zero_point=0, name="b")
+    y = tensor((1, 6, 6, 8), "int8", scale=0.2, zero_point=0, name="y")
+    m = op_model("CONV_2D", [x, w, bias], [y], padding="SAME", stride_w=2, stride_h=2, dilation_h_factor=50593792)
+    it = refquant.Interpreter(model_content=m)
     with pytest.raises(refquant.ResourceLimitError, match="scratch"):
         it.allocate_tensors()

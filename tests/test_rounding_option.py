@@ -10,26 +10,22 @@ import numpy as np
 import pytest
 
 import refquant
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, op_model, tensor
 
 X = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16, 1)
 
 
 def _one_by_one(op: str) -> bytes:
     """Effective multiplier exactly 0.25 (M = 2^30, shift = -1): input 0.5, filter 0.5, output 1.0."""
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 16, 16, 1), "int8", scale=0.5, zero_point=0)
+    x = tensor((1, 16, 16, 1), "int8", scale=0.5, zero_point=0, name="x")
     if op == "CONV_2D":
-        w = b.add_constant("w", np.ones((1, 1, 1, 1), np.int8), scale=0.5, zero_point=0)
-        bias = b.add_constant("b", np.zeros(1, np.int32), scale=0.25, zero_point=0)
-        y = b.add_tensor("y", (1, 16, 16, 1), "int8", scale=1.0, zero_point=0)
-        b.add_operator("CONV_2D", [x, w, bias], [y], padding="VALID", stride_w=1, stride_h=1)
-    else:
-        w = b.add_constant("w", np.ones((1, 1), np.int8), scale=0.5, zero_point=0)
-        y = b.add_tensor("y", (1, 16, 16, 1), "int8", scale=1.0, zero_point=0)
-        b.add_operator("FULLY_CONNECTED", [x, w, -1], [y], keep_num_dims=True)
-    b.mark_output(y)
-    return b.build()
+        w = const(np.ones((1, 1, 1, 1), np.int8), scale=0.5, zero_point=0, name="w")
+        bias = const(np.zeros(1, np.int32), scale=0.25, zero_point=0, name="b")
+        y = tensor((1, 16, 16, 1), "int8", scale=1.0, zero_point=0, name="y")
+        return op_model("CONV_2D", [x, w, bias], [y], padding="VALID", stride_w=1, stride_h=1)
+    w = const(np.ones((1, 1), np.int8), scale=0.5, zero_point=0, name="w")
+    y = tensor((1, 16, 16, 1), "int8", scale=1.0, zero_point=0, name="y")
+    return op_model("FULLY_CONNECTED", [x, w, None], [y], keep_num_dims=True)
 
 
 def _run(model: bytes, rounding: str) -> np.ndarray:

@@ -13,13 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import refquant
-from refquant import ModelBuilder
 from refquant.cli import main
 from refquant.engine import Engine, Trace
 from refquant.errors import InputError
 from refquant.inputs import RawInput, convert_input, load_raw_inputs
 from refquant.ops.base import OpData
 from refquant.quantization import quantize
+from refquant.testing import const, op_model, tensor
 from refquant.tracer import COPY_OPS, format_trace, parse_element, trace_element, trace_in_run
 from tests.golden_models import manifest, model_path, vectors_path
 
@@ -31,53 +31,38 @@ NAMES = [m["name"] for m in manifest()["models"] if model_path(m["name"]).exists
 
 
 def _unary(opcode: str, dtype: str = "int8", in_q=(0.05, 3), out_q=(0.05, 0), **opts) -> bytes:
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 4, 4, 3), dtype, scale=in_q[0], zero_point=in_q[1])
-    y = b.add_tensor("y", (1, 4, 4, 3), dtype, scale=out_q[0], zero_point=out_q[1])
-    b.add_operator(opcode, [x], [y], **opts)
-    b.mark_output(y)
-    return b.build()
+    x = tensor((1, 4, 4, 3), dtype, scale=in_q[0], zero_point=in_q[1], name="x")
+    y = tensor((1, 4, 4, 3), dtype, scale=out_q[0], zero_point=out_q[1], name="y")
+    return op_model(opcode, [x], [y], **opts)
 
 
 def _binary(opcode: str, dtype: str = "int8", qa=(0.05, 3), qb=(0.03, -2), qo=(0.07, 1)) -> bytes:
-    b = ModelBuilder()
-    a = b.add_input("a", (1, 4, 4, 3), dtype, scale=qa[0], zero_point=qa[1])
-    c = b.add_input("c", (1, 1, 4, 3), dtype, scale=qb[0], zero_point=qb[1])  # broadcast along H
-    y = b.add_tensor("y", (1, 4, 4, 3), dtype, scale=qo[0], zero_point=qo[1])
-    b.add_operator(opcode, [a, c], [y])
-    b.mark_output(y)
-    return b.build()
+    a = tensor((1, 4, 4, 3), dtype, scale=qa[0], zero_point=qa[1], name="a")
+    c = tensor((1, 1, 4, 3), dtype, scale=qb[0], zero_point=qb[1], name="c")  # broadcast along H
+    y = tensor((1, 4, 4, 3), dtype, scale=qo[0], zero_point=qo[1], name="y")
+    return op_model(opcode, [a, c], [y])
 
 
 def _reduce(opcode: str, dtype: str = "int8") -> bytes:
-    b = ModelBuilder()
     zp = 2 if dtype == "int8" else 0
-    x = b.add_input("x", (1, 4, 4, 3), dtype, scale=0.05, zero_point=zp)
-    axis = b.add_constant("axis", np.array([1, 2], np.int32))
-    y = b.add_tensor("y", (1, 1, 1, 3), dtype, scale=0.04, zero_point=-zp)
-    b.add_operator(opcode, [x, axis], [y], keep_dims=True)
-    b.mark_output(y)
-    return b.build()
+    x = tensor((1, 4, 4, 3), dtype, scale=0.05, zero_point=zp, name="x")
+    axis = const(np.array([1, 2], np.int32), name="axis")
+    y = tensor((1, 1, 1, 3), dtype, scale=0.04, zero_point=-zp, name="y")
+    return op_model(opcode, [x, axis], [y], keep_dims=True)
 
 
 def _resize() -> bytes:
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 4, 4, 3), "int8", scale=0.05, zero_point=2)
-    size = b.add_constant("size", np.array([7, 6], np.int32))
-    y = b.add_tensor("y", (1, 7, 6, 3), "int8", scale=0.05, zero_point=2)
-    b.add_operator("RESIZE_BILINEAR", [x, size], [y], half_pixel_centers=True)
-    b.mark_output(y)
-    return b.build()
+    x = tensor((1, 4, 4, 3), "int8", scale=0.05, zero_point=2, name="x")
+    size = const(np.array([7, 6], np.int32), name="size")
+    y = tensor((1, 7, 6, 3), "int8", scale=0.05, zero_point=2, name="y")
+    return op_model("RESIZE_BILINEAR", [x, size], [y], half_pixel_centers=True)
 
 
 def _prelu() -> bytes:
-    b = ModelBuilder()
-    x = b.add_input("x", (1, 4, 4, 3), "int8", scale=0.05, zero_point=2)
-    alpha = b.add_constant("alpha", np.array([10, -20, 64], np.int8).reshape(1, 1, 3), scale=0.01, zero_point=0)
-    y = b.add_tensor("y", (1, 4, 4, 3), "int8", scale=0.04, zero_point=-3)
-    b.add_operator("PRELU", [x, alpha], [y])
-    b.mark_output(y)
-    return b.build()
+    x = tensor((1, 4, 4, 3), "int8", scale=0.05, zero_point=2, name="x")
+    alpha = const(np.array([10, -20, 64], np.int8).reshape(1, 1, 3), scale=0.01, zero_point=0, name="alpha")
+    y = tensor((1, 4, 4, 3), "int8", scale=0.04, zero_point=-3, name="y")
+    return op_model("PRELU", [x, alpha], [y])
 
 
 BUILT: dict[str, Callable[[], bytes]] = {

@@ -7,12 +7,27 @@
   (LiteRT as a backend);
 * :class:`LiteRTWorker` / :func:`run_litert`: LiteRT ``BUILTIN_REF`` in a worker process, safe
   against LiteRT aborting;
+* :func:`op_model` / :func:`model_bytes` / :func:`build_model` over :func:`tensor`, :func:`const`,
+  :func:`operator` and :func:`graph`: small test models (one operator, a chain, subgraphs) from tensor
+  descriptions (:mod:`refquant.testing.models`);
 * :mod:`refquant.testing.pytest_plugin`: fixtures and Hypothesis profiles for pytest.
 """
 
 from __future__ import annotations
 
 from .harness import Backend, Case, assert_matches_reference, litert_backend, run_reference
+from .models import (
+    GraphSpec,
+    OpSpec,
+    TensorSpec,
+    build_model,
+    const,
+    graph,
+    model_bytes,
+    op_model,
+    operator,
+    tensor,
+)
 from .oracle import LiteRTWorker, OracleResult, litert_available, run_litert
 
 __all__ = [
@@ -25,4 +40,14 @@ __all__ = [
     "assert_matches_reference",
     "litert_backend",
     "run_reference",
+    "GraphSpec",
+    "OpSpec",
+    "TensorSpec",
+    "build_model",
+    "const",
+    "graph",
+    "model_bytes",
+    "op_model",
+    "operator",
+    "tensor",
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import TensorSpec, const, graph, model_bytes, operator, tensor
 
 #: Every dtype the data-movement kernels copy.
 ALL_DTYPES = ("int8", "uint8", "int16", "float32", "int32", "int64", "bool")
@@ -37,29 +37,28 @@ class Out:
 
 def one_op(opcode: str, ins: list[In | None], outs: list[Out], **options) -> tuple[bytes, list[np.ndarray]]:
     """A model with one operator; returns (model bytes, the graph-input arrays in order). ``None`` = omitted."""
-    b = ModelBuilder()
-    idx = []
+    specs: list[TensorSpec | None] = []
     feeds = []
     for k, spec in enumerate(ins):
         if spec is None:
-            idx.append(-1)
+            specs.append(None)
             continue
         q = spec.quant or {}
         dt = spec.dtype or np.asarray(spec.value).dtype.name
         if spec.const:
-            idx.append(b.add_constant(f"c{k}", np.asarray(spec.value), dt, **q))
+            specs.append(const(np.asarray(spec.value), dt, name=f"c{k}", **q))
         else:
-            idx.append(b.add_input(f"x{k}", np.shape(spec.value), dt, **q))
+            specs.append(tensor(np.shape(spec.value), dt, name=f"x{k}", **q))
             feeds.append(np.asarray(spec.value))
+    inputs = [t for t in specs if t is not None and not t.is_constant]
     if not feeds:  # LiteRT's Python API needs a graph input: add an unused one
-        b.add_input("unused", (1,), "float32")
+        inputs.append(tensor((1,), "float32", name="unused"))
         feeds.append(np.zeros(1, np.float32))
-    out_idx = []
-    for j, o in enumerate(outs):
-        out_idx.append(b.add_tensor(f"y{j}", o.shape, o.dtype, shape_signature=o.signature, **(o.quant or {})))
-    b.add_operator(opcode, idx, out_idx, **options)
-    b.mark_output(*out_idx)
-    return b.build(), feeds
+    outputs = [
+        tensor(o.shape, o.dtype, name=f"y{j}", shape_signature=o.signature, **(o.quant or {}))
+        for j, o in enumerate(outs)
+    ]
+    return model_bytes(graph([operator(opcode, specs, outputs, **options)], inputs=inputs, outputs=outputs)), feeds
 
 
 def rand_array(rng: np.random.Generator, dtype: str, shape) -> np.ndarray:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from refquant.errors import InputError, QuantParamError, UnsupportedOpError
 from refquant.ops import lut
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, op_model, tensor
 from tests.opcheck import check_against_litert, run_refquant
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -47,17 +47,12 @@ def _q(dt, q):
 
 def _model(op, shape, dt, qi=None, qo=None, out_dt=None, second=None, **opts):
     """A one-op unary model (``second``: (array, dtype, quant) for PRELU's alpha input)."""
-    b = ModelBuilder()
     out_dt = out_dt or dt
-    x = b.add_input("x", shape, dt, **_q(dt, qi))
-    ins = [x]
+    ins = [tensor(shape, dt, name="x", **_q(dt, qi))]
     if second is not None:
         a, a_dt, aq = second
-        ins.append(b.add_constant("alpha", np.asarray(a).astype(a_dt), a_dt, **_q(a_dt, aq)))
-    o = b.add_tensor("o", shape, out_dt, **_q(out_dt, qo))
-    b.add_operator(op, ins, [o], **opts)
-    b.mark_output(o)
-    return b.build()
+        ins.append(const(np.asarray(a).astype(a_dt), a_dt, name="alpha", **_q(a_dt, aq)))
+    return op_model(op, ins, [tensor(shape, out_dt, name="o", **_q(out_dt, qo))], **opts)
 
 
 @st.composite

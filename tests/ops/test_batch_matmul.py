@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import refquant
 from refquant.errors import PrepareError, QuantParamError, UnsupportedOpError
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, op_model, tensor
 from tests.opcheck import check_against_litert, run_refquant
 
 INFO = {"int8": np.iinfo(np.int8), "int16": np.iinfo(np.int16)}
@@ -34,20 +34,17 @@ def _model(
     **options,
 ) -> bytes:
     """A one-op BATCH_MATMUL model; ``rhs_const`` makes the RHS a constant tensor."""
-    b = ModelBuilder()
 
     def q(s, z, dt):
         return {"scale": s, "zero_point": z} if quant and dt != "float32" else {}
 
-    lhs = b.add_input("lhs", l_shape, l_dt, **q(s_l, zp_l, l_dt))
+    lhs = tensor(l_shape, l_dt, name="lhs", **q(s_l, zp_l, l_dt))
     if rhs_const is not None:
-        rhs = b.add_constant("rhs", rhs_const, r_dt, **q(s_r, zp_r, r_dt))
+        rhs = const(rhs_const, r_dt, name="rhs", **q(s_r, zp_r, r_dt))
     else:
-        rhs = b.add_input("rhs", r_shape, r_dt, **q(s_r, zp_r, r_dt))
-    y = b.add_tensor("y", out_shape, out_dt, **q(s_out, zp_out, out_dt))
-    b.add_operator("BATCH_MATMUL", [lhs, rhs], [y], **options)
-    b.mark_output(y)
-    return b.build()
+        rhs = tensor(r_shape, r_dt, name="rhs", **q(s_r, zp_r, r_dt))
+    y = tensor(out_shape, out_dt, name="y", **q(s_out, zp_out, out_dt))
+    return op_model("BATCH_MATMUL", [lhs, rhs], [y], **options)
 
 
 @st.composite
@@ -223,23 +220,21 @@ def test_bmm_per_channel_rhs_is_rejected(litert, adj_y):
     rng = np.random.default_rng(10)
     lhs = _rand(rng, "int8", (2, 3, 4))
     rhs = _rand(rng, "int8", (2, 5, 4) if adj_y else (2, 4, 5))
-    b = ModelBuilder()
-    x = b.add_input("lhs", lhs.shape, "int8", scale=0.05, zero_point=3)
-    r = b.add_constant(
-        "rhs",
+    x = tensor(lhs.shape, "int8", scale=0.05, zero_point=3, name="lhs")
+    r = const(
         rhs,
         "int8",
         scale=[0.01, 0.2, 0.3, 0.4, 0.5],
         zero_point=[2, 0, 0, 0, 0],
         quantized_dimension=1 if adj_y else 2,
+        name="rhs",
     )
-    y = b.add_tensor("y", (2, 3, 5), "int8", scale=0.3, zero_point=-1)
-    b.add_operator("BATCH_MATMUL", [x, r], [y], adj_y=adj_y)
-    b.mark_output(y)
-    res = litert.run(b.build(), [lhs])
+    y = tensor((2, 3, 5), "int8", scale=0.3, zero_point=-1, name="y")
+    m = op_model("BATCH_MATMUL", [x, r], [y], adj_y=adj_y)
+    res = litert.run(m, [lhs])
     assert res.status == "ok" and (res.outputs[0] == -1).all()
     with pytest.raises(QuantParamError, match="per-channel"):
-        run_refquant(b.build(), [lhs])
+        run_refquant(m, [lhs])
 
 
 @pytest.mark.oracle

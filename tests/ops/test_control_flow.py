@@ -8,53 +8,41 @@ import pytest
 import refquant
 from refquant.errors import EvalError, PrepareError
 from refquant.ops import control_flow
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, graph, model_bytes, operator, tensor
 from tests.opcheck import check_against_litert, run_refquant
 
 
 def _if_model() -> bytes:
-    b = ModelBuilder()
-    c = b.add_input("cond", (1,), "bool")
-    x = b.add_input("x", (2, 3), "float32")
-    y = b.add_tensor("y", (2, 3), "float32")
-    b.add_operator("IF", [c, x], [y], options_type="IfOptions", then_subgraph_index=1, else_subgraph_index=2)
-    b.mark_output(y)
+    c, x, y = (
+        tensor((1,), "bool", name="cond"),
+        tensor((2, 3), "float32", name="x"),
+        tensor((2, 3), "float32", name="y"),
+    )
+    branches = []
     for op in ("ADD", "MUL"):
-        b.new_subgraph(op.lower())
-        xi = b.add_input("x", (2, 3), "float32")
-        yo = b.add_tensor("y", (2, 3), "float32")
-        b.add_operator(op, [xi, xi], [yo])
-        b.mark_output(yo)
-    return b.build()
+        xi, yo = tensor((2, 3), "float32", name="x"), tensor((2, 3), "float32", name="y")
+        branches.append(graph([operator(op, [xi, xi], [yo])], name=op.lower()))
+    main = operator("IF", [c, x], [y], options_type="IfOptions", then_subgraph_index=1, else_subgraph_index=2)
+    return model_bytes(main, *branches)
 
 
 def _while_model(bound: bool = True) -> bytes:
     """acc += x while n != 0; n -= 1 (the condition is CAST(n) to bool)."""
-    b = ModelBuilder()
-    n = b.add_input("n", (1,), "int32")
-    x = b.add_input("x", (3,), "float32")
-    n_out = b.add_tensor("n_out", (1,), "int32")
-    x_out = b.add_tensor("x_out", (3,), "float32")
-    b.add_operator(
+    n, x = tensor((1,), "int32", name="n"), tensor((3,), "float32", name="x")
+    n_out, x_out = tensor((1,), "int32", name="n_out"), tensor((3,), "float32", name="x_out")
+    main = operator(
         "WHILE", [n, x], [n_out, x_out], options_type="WhileOptions", cond_subgraph_index=1, body_subgraph_index=2
     )
-    b.mark_output(n_out, x_out)
-    b.new_subgraph("cond")
-    cn = b.add_input("n", (1,), "int32")
-    b.add_input("x", (3,), "float32")
-    flag = b.add_tensor("flag", (1,), "bool")
-    b.add_operator("CAST", [cn], [flag])
-    b.mark_output(flag)
-    b.new_subgraph("body")
-    bn = b.add_input("n", (1,), "int32")
-    bx = b.add_input("x", (3,), "float32")
-    one = b.add_constant("one", np.array([1], np.int32))
-    n2 = b.add_tensor("n2", (1,), "int32")
-    x2 = b.add_tensor("x2", (3,), "float32")
-    b.add_operator("SUB", [bn, one], [n2])
-    b.add_operator("ADD", [bx, bx], [x2])
-    b.mark_output(n2, x2)
-    return b.build()
+    cn, cx, flag = tensor((1,), "int32", name="n"), tensor((3,), "float32", name="x"), tensor((1,), "bool", name="flag")
+    cond = graph([operator("CAST", [cn], [flag])], inputs=[cn, cx], name="cond")  # x: an input CAST does not read
+    bn, bx, one = (
+        tensor((1,), "int32", name="n"),
+        tensor((3,), "float32", name="x"),
+        const(np.array([1], np.int32), name="one"),
+    )
+    n2, x2 = tensor((1,), "int32", name="n2"), tensor((3,), "float32", name="x2")
+    body = graph([operator("SUB", [bn, one], [n2]), operator("ADD", [bx, bx], [x2])], name="body")
+    return model_bytes(main, cond, body)
 
 
 @pytest.mark.oracle
@@ -84,17 +72,10 @@ def test_runaway_while_raises(monkeypatch):
 
 
 def test_recursive_subgraphs_are_refused():
-    b = ModelBuilder()
-    c = b.add_input("cond", (1,), "bool")
-    y = b.add_tensor("y", (1,), "bool")
-    b.add_operator("IF", [c, c, c], [y], options_type="IfOptions", then_subgraph_index=1, else_subgraph_index=1)
-    b.mark_output(y)
-    b.new_subgraph("again")
-    c1 = b.add_input("cond", (1,), "bool")
-    c2 = b.add_input("x", (1,), "bool")
-    y1 = b.add_tensor("y", (1,), "bool")
-    b.add_operator("IF", [c1, c1, c2], [y1], options_type="IfOptions", then_subgraph_index=1, else_subgraph_index=1)
-    b.mark_output(y1)
-    it = refquant.Interpreter(model_content=b.build())
+    branches = {"options_type": "IfOptions", "then_subgraph_index": 1, "else_subgraph_index": 1}
+    c, y = tensor((1,), "bool", name="cond"), tensor((1,), "bool", name="y")
+    c1, c2, y1 = tensor((1,), "bool", name="cond"), tensor((1,), "bool", name="x"), tensor((1,), "bool", name="y")
+    again = graph([operator("IF", [c1, c1, c2], [y1], **branches)], name="again")
+    it = refquant.Interpreter(model_content=model_bytes(operator("IF", [c, c, c], [y], **branches), again))
     with pytest.raises(PrepareError, match="calls itself"):
         it.allocate_tensors()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import refquant
 from refquant.errors import PrepareError, QuantParamError, RefquantError, UnsupportedOpError
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, op_model, tensor
 from tests.opcheck import check_against_litert, run_refquant
 
 INFO = {"int8": np.iinfo(np.int8), "uint8": np.iinfo(np.uint8), "int16": np.iinfo(np.int16)}
@@ -32,12 +32,12 @@ def _quant(dt, scale, zp, qdim=0):
     return {} if dt == "float32" else {"scale": scale, "zero_point": zp, "quantized_dimension": qdim}
 
 
-def _add_bias(b, bias, bias_dt, scale, bias_zp=0):
+def _bias_tensor(bias, bias_dt, scale, bias_zp=0):
     if bias_dt == "float32":
-        return b.add_constant("b", bias, "float32")
+        return const(bias, "float32", name="b")
     if scale is None:
-        return b.add_constant("b", bias, bias_dt)
-    return b.add_constant("b", bias, bias_dt, scale=scale, zero_point=bias_zp)
+        return const(bias, bias_dt, name="b")
+    return const(bias, bias_dt, scale=scale, zero_point=bias_zp, name="b")
 
 
 def _conv_model(
@@ -62,24 +62,20 @@ def _conv_model(
     **options,
 ) -> bytes:
     """A one-op CONV_2D or DEPTHWISE_CONV_2D model (quantization arguments ignored for float32)."""
-    b = ModelBuilder()
-    x = b.add_input("x", x_shape, dt, **_quant(dt, s_in, zp_in))
+    x = tensor(x_shape, dt, name="x", **_quant(dt, s_in, zp_in))
     w_dt = w_dt or W_DT[dt]
     if qdim is None:
         qdim = 0 if op == "CONV_2D" else 3
-    wt = b.add_constant("w", w, w_dt, **_quant(w_dt, s_w, zp_w, qdim))
+    wt = const(w, w_dt, name="w", **_quant(w_dt, s_w, zp_w, qdim))
     ins = [x, wt]
     if bias is not None:
         bias_dt = bias_dt or {"int8": "int32", "uint8": "int32", "int16": "int64", "float32": "float32"}[dt]
         if isinstance(bias_scale, str):
             bias_scale = np.float32(s_in) * np.asarray(s_w, np.float32)
-        ins.append(_add_bias(b, bias, bias_dt, bias_scale, bias_zp))
+        ins.append(_bias_tensor(bias, bias_dt, bias_scale, bias_zp))
     elif omit_bias_slot:
-        ins.append(-1)
-    y = b.add_tensor("y", (1, 1, 1, 1), dt, **_quant(dt, s_out, zp_out))
-    b.add_operator(op, ins, [y], **options)
-    b.mark_output(y)
-    return b.build()
+        ins.append(None)
+    return op_model(op, ins, [tensor((1, 1, 1, 1), dt, name="y", **_quant(dt, s_out, zp_out))], **options)
 
 
 def _tconv_model(
@@ -108,26 +104,23 @@ def _tconv_model(
 
     ``shape_input``: output_shape is the first graph input (fed at run time) instead of a constant.
     """
-    b = ModelBuilder()
     if shape_input:
-        shp = b.add_input("output_shape", (len(out_shape),), shape_dt)
+        shp = tensor((len(out_shape),), shape_dt, name="output_shape")
     else:
-        shp = b.add_constant("output_shape", np.asarray(out_shape), shape_dt)
+        shp = const(np.asarray(out_shape), shape_dt, name="output_shape")
     w_dt = w_dt or W_DT[dt]
-    wt = b.add_constant("w", w, w_dt, **_quant(w_dt, s_w, zp_w, 0))
-    x = b.add_input("x", x_shape, dt, **_quant(dt, s_in, zp_in))
+    wt = const(w, w_dt, name="w", **_quant(w_dt, s_w, zp_w, 0))
+    x = tensor(x_shape, dt, name="x", **_quant(dt, s_in, zp_in))
     ins = [shp, wt, x]
     if bias is not None:
         bias_dt = bias_dt or {"int8": "int32", "uint8": "int32", "int16": "int64", "float32": "float32"}[dt]
         if isinstance(bias_scale, str):
             bias_scale = np.float32(s_in) * np.asarray(s_w, np.float32)
-        ins.append(_add_bias(b, bias, bias_dt, bias_scale, bias_zp))
+        ins.append(_bias_tensor(bias, bias_dt, bias_scale, bias_zp))
     elif omit_bias_slot:
-        ins.append(-1)
-    y = b.add_tensor("y", out_shape if len(out_shape) == 4 else (1, 1, 1, 1), dt, **_quant(dt, s_out, zp_out))
-    b.add_operator("TRANSPOSE_CONV", ins, [y], **options)
-    b.mark_output(y)
-    return b.build()
+        ins.append(None)
+    y = tensor(out_shape if len(out_shape) == 4 else (1, 1, 1, 1), dt, name="y", **_quant(dt, s_out, zp_out))
+    return op_model("TRANSPOSE_CONV", ins, [y], **options)
 
 
 def _scales(rng, n, per_channel):
@@ -1165,19 +1158,17 @@ def test_params_and_accumulators_types():
 def test_conv_runtime_filter_and_bias(litert, dt):
     """Filter and bias given as graph inputs (not constants)."""
     rng = np.random.default_rng(15)
-    b = ModelBuilder()
     q = dt != "float32"
-    x = b.add_input("x", (1, 5, 4, 3), dt, **_quant(dt, 0.05, 3))
-    wt = b.add_input("w", (2, 3, 2, 3), dt, **_quant(dt, [0.01, 0.03], [0, 0]))
+    x = tensor((1, 5, 4, 3), dt, name="x", **_quant(dt, 0.05, 3))
+    wt = tensor((2, 3, 2, 3), dt, name="w", **_quant(dt, [0.01, 0.03], [0, 0]))
     bias_dt = "int32" if q else "float32"
-    bt = b.add_input("b", (2,), bias_dt, **({"scale": [0.0005, 0.0015], "zero_point": [0, 0]} if q else {}))
-    y = b.add_tensor("y", (1, 5, 4, 2), dt, **_quant(dt, 0.2, -4))
-    b.add_operator("CONV_2D", [x, wt, bt], [y], **CONV_OPTS)
-    b.mark_output(y)
+    bt = tensor((2,), bias_dt, name="b", **({"scale": [0.0005, 0.0015], "zero_point": [0, 0]} if q else {}))
+    y = tensor((1, 5, 4, 2), dt, name="y", **_quant(dt, 0.2, -4))
+    model = op_model("CONV_2D", [x, wt, bt], [y], **CONV_OPTS)
     xs = _input(rng, dt, (1, 5, 4, 3))
     ws = _weights(rng, dt, (2, 3, 2, 3))
     bs = _bias(rng, dt, 2)
-    assert check_against_litert(litert, b.build(), [xs, ws, bs]) == "ok"
+    assert check_against_litert(litert, model, [xs, ws, bs]) == "ok"
 
 
 @pytest.mark.oracle

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from refquant.errors import EvalError, QuantParamError, RefquantError, UnsupportedOpError
 from refquant.ops.conv.hybrid import ConvHybridData, DepthwiseHybridData
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, op_model, tensor
 from tests.opcheck import check_against_litert, run_refquant
 from tests.ops.test_conv import _conv_model, _fit_valid, _op_and_inputs, _tconv_model
 
@@ -461,17 +461,14 @@ def test_refused_filters(litert):
     assert litert.run(m4, [x]).status == "ok"
     with pytest.raises(UnsupportedOpError, match="int4"):
         run_refquant(m4, [x])
-    bld = ModelBuilder()
-    xi = bld.add_input("x", x.shape, "float32")
-    wt = bld.add_constant("w", np.ones((2, 1, 1, 2), np.int8), "int8")
-    bt = bld.add_constant("b", b, "float32")
-    y = bld.add_tensor("y", (1, 3, 3, 2), "float32")
-    bld.add_operator("CONV_2D", [xi, wt, bt], [y], **SAME1)
-    bld.mark_output(y)
-    res = litert.run(bld.build(), [x])
+    xi, wt = tensor(x.shape, "float32", name="x"), const(np.ones((2, 1, 1, 2), np.int8), "int8", name="w")
+    m = op_model(
+        "CONV_2D", [xi, wt, const(b, "float32", name="b")], [tensor((1, 3, 3, 2), "float32", name="y")], **SAME1
+    )
+    res = litert.run(m, [x])
     assert res.status == "ok" and (res.outputs[0] == 1).all()  # 0 * acc + bias
     with pytest.raises(QuantParamError, match="no quantization parameters"):
-        run_refquant(bld.build(), [x])
+        run_refquant(m, [x])
 
 
 @pytest.mark.oracle

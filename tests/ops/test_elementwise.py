@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from refquant.errors import InputError, PrepareError, QuantParamError, RefquantError, UnsupportedOpError
 from refquant.ops import elementwise
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import OpSpec, build_model, const, model_bytes, op_model, operator, tensor
+from refquant.tflite.writer import write_model
 from tests.opcheck import check_against_litert, run_refquant
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -41,18 +42,14 @@ def _q(dt, scale, zp):
 
 def _model(op, shape1, shape2, dt, q1=(None, 0), q2=(None, 0), qo=(None, 0), out_dt=None, const2=None, **opts):
     """A one-op binary model: inputs ``a`` (and ``b`` unless ``const2`` gives a constant), output ``o``."""
-    b = ModelBuilder()
     out_dt = out_dt or dt
-    x1 = b.add_input("a", shape1, dt, **_q(dt, *q1))
+    x1 = tensor(shape1, dt, name="a", **_q(dt, *q1))
     if const2 is None:
-        x2 = b.add_input("b", shape2, dt, **_q(dt, *q2))
+        x2 = tensor(shape2, dt, name="b", **_q(dt, *q2))
     else:
-        x2 = b.add_constant("b", np.asarray(const2).astype(dt), dt, **_q(dt, *q2))
+        x2 = const(np.asarray(const2).astype(dt), dt, name="b", **_q(dt, *q2))
     oshape = tuple(np.broadcast_shapes(tuple(shape1), tuple(shape2)))
-    o = b.add_tensor("o", oshape, out_dt, **_q(out_dt, *qo))
-    b.add_operator(op, [x1, x2], [o], **opts)
-    b.mark_output(o)
-    return b.build()
+    return op_model(op, [x1, x2], [tensor(oshape, out_dt, name="o", **_q(out_dt, *qo))], **opts)
 
 
 def _rand(rng, dt, shape, lo=None, hi=None):
@@ -362,14 +359,11 @@ def test_int16_nonzero_zero_point_rejected():
 
 
 def test_type_mismatch_rejected():
-    b = ModelBuilder()
-    x1 = b.add_input("a", (4,), "int8", scale=0.1, zero_point=0)
-    x2 = b.add_input("b", (4,), "uint8", scale=0.1, zero_point=0)
-    o = b.add_tensor("o", (4,), "int8", scale=0.1, zero_point=0)
-    b.add_operator("ADD", [x1, x2], [o])
-    b.mark_output(o)
+    x1 = tensor((4,), "int8", scale=0.1, zero_point=0, name="a")
+    x2 = tensor((4,), "uint8", scale=0.1, zero_point=0, name="b")
+    m = op_model("ADD", [x1, x2], [tensor((4,), "int8", scale=0.1, zero_point=0, name="o")])
     with pytest.raises(UnsupportedOpError, match="input types differ"):
-        run_refquant(b.build(), [np.zeros(4, np.int8), np.zeros(4, np.uint8)])
+        run_refquant(m, [np.zeros(4, np.int8), np.zeros(4, np.uint8)])
     m = _model("ADD", (4,), (4,), "int8", (0.1, 0), (0.1, 0), (0.1, 0), out_dt="int16")
     with pytest.raises(UnsupportedOpError, match="output type"):
         run_refquant(m, [np.zeros(4, np.int8), np.zeros(4, np.int8)])
@@ -390,14 +384,11 @@ def test_incompatible_shapes_rejected():
 
 
 def test_missing_quantization_rejected():
-    b = ModelBuilder()
-    x1 = b.add_input("a", (4,), "int8")
-    x2 = b.add_input("b", (4,), "int8", scale=0.1, zero_point=0)
-    o = b.add_tensor("o", (4,), "int8", scale=0.1, zero_point=0)
-    b.add_operator("MUL", [x1, x2], [o])
-    b.mark_output(o)
+    x1 = tensor((4,), "int8", name="a")
+    x2 = tensor((4,), "int8", scale=0.1, zero_point=0, name="b")
+    m = op_model("MUL", [x1, x2], [tensor((4,), "int8", scale=0.1, zero_point=0, name="o")])
     with pytest.raises(QuantParamError, match="no quantization"):
-        run_refquant(b.build(), [np.zeros(4, np.int8)] * 2)
+        run_refquant(m, [np.zeros(4, np.int8)] * 2)
 
 
 @pytest.mark.oracle
@@ -435,16 +426,13 @@ def test_div_int8_exhaustive(litert):
 @pytest.mark.oracle
 def test_mul_constant_inputs_folded(litert):
     """Both inputs constant: LiteRT evaluates at Prepare; the values are the same."""
-    b = ModelBuilder()
-    c1 = b.add_constant("c1", np.array([[1, -5, 7]], np.int8), "int8", scale=0.1, zero_point=1)
-    c2 = b.add_constant("c2", np.array([3, 4, -128], np.int8), "int8", scale=0.2, zero_point=-1)
-    o = b.add_tensor("o", (1, 3), "int8", scale=0.05, zero_point=2)
-    b.add_operator("MUL", [c1, c2], [o])
-    x = b.add_input("x", (1, 3), "int8", scale=0.05, zero_point=2)
-    y = b.add_tensor("y", (1, 3), "int8", scale=0.05, zero_point=2)
-    b.add_operator("MAXIMUM", [o, x], [y])
-    b.mark_output(y)
-    assert check_against_litert(litert, b.build(), [np.zeros((1, 3), np.int8)]) == "ok"
+    c1 = const(np.array([[1, -5, 7]], np.int8), "int8", scale=0.1, zero_point=1, name="c1")
+    c2 = const(np.array([3, 4, -128], np.int8), "int8", scale=0.2, zero_point=-1, name="c2")
+    o = tensor((1, 3), "int8", scale=0.05, zero_point=2, name="o")
+    x = tensor((1, 3), "int8", scale=0.05, zero_point=2, name="x")
+    y = tensor((1, 3), "int8", scale=0.05, zero_point=2, name="y")
+    m = model_bytes([operator("MUL", [c1, c2], [o]), operator("MAXIMUM", [o, x], [y])])
+    assert check_against_litert(litert, m, [np.zeros((1, 3), np.int8)]) == "ok"
 
 
 def test_trace_add_matches_eval():
@@ -520,15 +508,14 @@ def test_int16_without_options_table_uses_general_path(litert, op):
     """No AddOptions/SubOptions table: LiteRT zero-initializes its params, so pot_scale_int16 is false."""
     import dataclasses
 
-    b = ModelBuilder()
     q = [(2**-10, 0), (2**-12, 0), (2**-10, 0)]
-    x1 = b.add_input("a", (64,), "int16", scale=q[0][0], zero_point=0)
-    x2 = b.add_input("b", (64,), "int16", scale=q[1][0], zero_point=0)
-    o = b.add_tensor("o", (64,), "int16", scale=q[2][0], zero_point=0)
-    b.add_operator(op, [x1, x2], [o])
-    b._cur["ops"][-1] = dataclasses.replace(b._cur["ops"][-1], options={}, options_type=None)
-    b.mark_output(o)
-    m = b.build()
+    x1 = tensor((64,), "int16", scale=q[0][0], zero_point=0, name="a")
+    x2 = tensor((64,), "int16", scale=q[1][0], zero_point=0, name="b")
+    o = tensor((64,), "int16", scale=q[2][0], zero_point=0, name="o")
+    model = build_model(OpSpec(op, [x1, x2], [o]))
+    sg = model.subgraphs[0]
+    no_table = dataclasses.replace(sg.operators[0], options={}, options_type=None)
+    m = write_model(dataclasses.replace(model, subgraphs=(dataclasses.replace(sg, operators=(no_table,)),)))
     rng = np.random.default_rng(3)
     x = [_rand(rng, "int16", (64,)), _rand(rng, "int16", (64,))]
     assert check_against_litert(litert, m, x) == "ok"

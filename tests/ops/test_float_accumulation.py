@@ -145,20 +145,21 @@ def test_float_matmul_float64_bound_and_chunks(m, k, n):
 
 
 def test_fully_connected_and_batch_matmul_follow_the_option():
-    from refquant.tflite.builder import ModelBuilder
+    from refquant.testing import const, model_bytes, operator, tensor
 
     rng = np.random.default_rng(5)
     x = rng.normal(0, 1, (2, 300)).astype(np.float32)
     w = rng.normal(0, 1, (40, 300)).astype(np.float32)
-    b = ModelBuilder()
-    xi = b.add_input("x", x.shape, "float32")
-    wi = b.add_constant("w", w, "float32")
-    y = b.add_tensor("y", (2, 40), "float32")
-    b.add_operator("FULLY_CONNECTED", [xi, wi, -1], [y])
-    z = b.add_tensor("z", (2, 2), "float32")
-    b.add_operator("BATCH_MATMUL", [y, y], [z], adj_y=True)
-    b.mark_output(z)
-    model = b.build()
+    xi, wi, yt = (
+        tensor(x.shape, "float32", name="x"),
+        const(w, "float32", name="w"),
+        tensor((2, 40), "float32", name="y"),
+    )
+    zt = tensor((2, 2), "float32", name="z")
+    model = model_bytes(
+        [operator("FULLY_CONNECTED", [xi, wi, None], [yt]), operator("BATCH_MATMUL", [yt, yt], [zt], adj_y=True)]
+    )
+    y, z = 2, 3  # tensor indices: x, w, y, z
     t64 = run_refquant(model, [x], float_accumulation="float64")
     tsq = run_refquant(model, [x], float_accumulation="sequential")
     want_y = (x.astype(np.float64) @ w.T.astype(np.float64)).astype(np.float32)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import refquant
 from refquant.errors import PrepareError, QuantParamError, RefquantError, UnsupportedOpError
 from refquant.quantization import calculate_activation_range_float
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, op_model, tensor
 from tests.opcheck import check_against_litert, run_refquant
 
 INFO = {"int8": np.iinfo(np.int8), "uint8": np.iinfo(np.uint8), "int16": np.iinfo(np.int16)}
@@ -39,28 +39,22 @@ def _model(
     **options,
 ) -> bytes:
     """A one-op FULLY_CONNECTED model; quantization arguments are ignored for float32."""
-    b = ModelBuilder()
     q = in_dt != "float32"
-    x = b.add_input("x", x_shape, in_dt, **({"scale": s_in, "zero_point": zp_in} if q else {}))
+    x = tensor(x_shape, in_dt, name="x", **({"scale": s_in, "zero_point": zp_in} if q else {}))
     wq = {"scale": s_w, "zero_point": zp_w, "quantized_dimension": qdim} if w_dt != "float32" else {}
-    if const_filter:
-        wt = b.add_constant("w", w, w_dt, **wq)
-    else:
-        wt = b.add_input("w", w.shape, w_dt, **wq)
+    wt = const(w, w_dt, name="w", **wq) if const_filter else tensor(w.shape, w_dt, name="w", **wq)
     ins = [x, wt]
     if bias is not None:
         if bias_dt == "float32":
-            ins.append(b.add_constant("b", bias, bias_dt))
+            ins.append(const(bias, bias_dt, name="b"))
         else:
             sc = bias_scale if bias_scale is not None else np.float32(s_in) * np.asarray(s_w, np.float32)
-            ins.append(b.add_constant("b", bias, bias_dt, scale=sc, zero_point=0))
+            ins.append(const(bias, bias_dt, name="b", scale=sc, zero_point=0))
     units = w.shape[0]
     if out_shape is None:
         out_shape = (1, units)
-    y = b.add_tensor("y", out_shape, out_dt, **({"scale": s_out, "zero_point": zp_out} if q else {}))
-    b.add_operator("FULLY_CONNECTED", ins, [y], **options)
-    b.mark_output(y)
-    return b.build()
+    y = tensor(out_shape, out_dt, name="y", **({"scale": s_out, "zero_point": zp_out} if q else {}))
+    return op_model("FULLY_CONNECTED", ins, [y], **options)
 
 
 def _rand_int(rng, dt, shape, lo=None, hi=None):

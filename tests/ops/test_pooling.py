@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import refquant
 from refquant.errors import PrepareError, QuantParamError, UnsupportedOpError
 from refquant.ops.pooling import pool_output_size
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import op_model, tensor
 from tests.opcheck import check_against_litert, run_refquant
 
 INFO = {"int8": np.iinfo(np.int8), "uint8": np.iinfo(np.uint8), "int16": np.iinfo(np.int16)}
@@ -38,16 +38,18 @@ def _model(
     out_dtype=None,
 ) -> bytes:
     """A one-op pooling model (NHWC); quantization is ignored for float32."""
-    b = ModelBuilder()
     q = quant and dtype != "float32"
     s_out = s_in if s_out is None else s_out
     zp_out = zp_in if zp_out is None else zp_out
-    x = b.add_input("x", shape, dtype, **({"scale": s_in, "zero_point": zp_in} if q else {}))
+    x = tensor(shape, dtype, name="x", **({"scale": s_in, "zero_point": zp_in} if q else {}))
     oh, ow, _, _ = pool_output_size(padding, shape[1], shape[2], filt[0], filt[1], stride[0], stride[1])
-    y = b.add_tensor(
-        "y", (shape[0], oh, ow, shape[3]), out_dtype or dtype, **({"scale": s_out, "zero_point": zp_out} if q else {})
+    y = tensor(
+        (shape[0], oh, ow, shape[3]),
+        out_dtype or dtype,
+        name="y",
+        **({"scale": s_out, "zero_point": zp_out} if q else {}),
     )
-    b.add_operator(
+    return op_model(
         op,
         [x],
         [y],
@@ -58,8 +60,6 @@ def _model(
         filter_width=filt[1],
         fused_activation_function=act,
     )
-    b.mark_output(y)
-    return b.build()
 
 
 def _rand(rng, dtype, shape, special=False):
@@ -218,14 +218,10 @@ def test_max_pool_float_nan_inf_and_signed_zero(litert):
 
 def test_pool_rejections():
     with pytest.raises(PrepareError, match="4-D"):
-        b = ModelBuilder()
-        x = b.add_input("x", (4, 4, 1), "int8", scale=0.1, zero_point=0)
-        y = b.add_tensor("y", (2, 2, 1), "int8", scale=0.1, zero_point=0)
-        b.add_operator(
-            "MAX_POOL_2D", [x], [y], padding="VALID", stride_h=2, stride_w=2, filter_height=2, filter_width=2
-        )
-        b.mark_output(y)
-        refquant.Interpreter(model_content=b.build()).allocate_tensors()
+        x = tensor((4, 4, 1), "int8", scale=0.1, zero_point=0, name="x")
+        y = tensor((2, 2, 1), "int8", scale=0.1, zero_point=0, name="y")
+        m = op_model("MAX_POOL_2D", [x], [y], padding="VALID", stride_h=2, stride_w=2, filter_height=2, filter_width=2)
+        refquant.Interpreter(model_content=m).allocate_tensors()
     with pytest.raises(PrepareError, match="strides"):
         refquant.Interpreter(model_content=_model("AVERAGE_POOL_2D", (1, 4, 4, 1), stride=(0, 1))).allocate_tensors()
     with pytest.raises(UnsupportedOpError):

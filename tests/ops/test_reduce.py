@@ -22,7 +22,7 @@ import refquant
 from refquant.errors import PrepareError, QuantParamError, UnsupportedOpError
 from refquant.ops.reduce import _reduced_shape, resolve_axes
 from refquant.requantize import multiply_by_quantized_multiplier_int64
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, op_model, tensor
 from refquant.tracer import format_trace, trace_element
 from tests.opcheck import assert_equal_arrays, check_against_litert, run_refquant
 
@@ -54,18 +54,15 @@ def _model(
 ) -> bytes:
     """A one-op reduction model; ``quant`` defaults to True for int8/uint8/int16."""
     quant = dtype in ("int8", "uint8", "int16") if quant is None else quant
-    b = ModelBuilder()
     s_out = s_in if s_out is None else s_out
     zp_out = zp_in if zp_out is None else zp_out
-    x = b.add_input("x", shape, dtype, **({"scale": s_in, "zero_point": zp_in} if quant else {}))
+    x = tensor(shape, dtype, name="x", **({"scale": s_in, "zero_point": zp_in} if quant else {}))
     axes_arr = np.array(axes, axis_dtype)
-    a = b.add_constant("axis", axes_arr) if const_axis else b.add_input("axis", axes_arr.shape, axis_dtype)
+    a = const(axes_arr, name="axis") if const_axis else tensor(axes_arr.shape, axis_dtype, name="axis")
     ra = resolve_axes(len(shape), np.array(axes, np.int64))
     out_shape = _reduced_shape(tuple(shape), ra, keep) if not isinstance(ra, str) else (1,)
-    y = b.add_tensor("y", out_shape, out_dtype or dtype, **({"scale": s_out, "zero_point": zp_out} if quant else {}))
-    b.add_operator(op, [x, a], [y], keep_dims=keep)
-    b.mark_output(y)
-    return b.build()
+    y = tensor(out_shape, out_dtype or dtype, name="y", **({"scale": s_out, "zero_point": zp_out} if quant else {}))
+    return op_model(op, [x, a], [y], keep_dims=keep)
 
 
 def _rand(rng, dtype, shape, special=False):
@@ -359,15 +356,11 @@ def test_reduce_empty_input(litert, op, dtype):
 
 
 def _arg_model(op, shape, dtype, axis, out_type="int32", axis_dtype="int32", const_axis=True) -> bytes:
-    b = ModelBuilder()
-    x = b.add_input("x", shape, dtype)
+    x = tensor(shape, dtype, name="x")
     ax = np.array([axis], axis_dtype)
-    a = b.add_constant("axis", ax) if const_axis else b.add_input("axis", (1,), axis_dtype)
+    a = const(ax, name="axis") if const_axis else tensor((1,), axis_dtype, name="axis")
     out_shape = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
-    y = b.add_tensor("y", out_shape, out_type)
-    b.add_operator(op, [x, a], [y], output_type=out_type.upper())
-    b.mark_output(y)
-    return b.build()
+    return op_model(op, [x, a], [tensor(out_shape, out_type, name="y")], output_type=out_type.upper())
 
 
 @st.composite
@@ -467,22 +460,14 @@ def test_arg_rejections(litert):
     with pytest.raises(UnsupportedOpError):
         _alloc(m)
     assert check_against_litert(litert, m, [x.astype(np.int16)]) != "ok"
-    b = ModelBuilder()
-    xi = b.add_input("x", (2, 3), "float32")
-    a = b.add_constant("axis", np.array([0, 1], np.int32))
-    y = b.add_tensor("y", (3,), "int32")
-    b.add_operator("ARG_MAX", [xi, a], [y], output_type="INT32")
-    b.mark_output(y)
+    xi, a = tensor((2, 3), "float32", name="x"), const(np.array([0, 1], np.int32), name="axis")
+    m = op_model("ARG_MAX", [xi, a], [tensor((3,), "int32", name="y")], output_type="INT32")
     with pytest.raises(PrepareError, match="exactly one element"):
-        _alloc(b.build())
-    b = ModelBuilder()
-    xi = b.add_input("x", (2, 3), "float32")
-    a = b.add_constant("axis", np.array([1], np.int32))
-    y = b.add_tensor("y", (2,), "int32")
-    b.add_operator("ARG_MAX", [xi, a], [y], output_type="INT64")
-    b.mark_output(y)
+        _alloc(m)
+    xi, a = tensor((2, 3), "float32", name="x"), const(np.array([1], np.int32), name="axis")
+    m = op_model("ARG_MAX", [xi, a], [tensor((2,), "int32", name="y")], output_type="INT64")
     with pytest.raises(PrepareError, match="output_type"):
-        _alloc(b.build())
+        _alloc(m)
 
 
 def test_mean_trace_shows_truncated_multiplier():

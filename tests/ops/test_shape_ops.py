@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import refquant
 from refquant.errors import PrepareError, QuantParamError, RefquantError, UnsupportedOpError
 from refquant.graph import PreparedGraph
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import const, model_bytes, operator, tensor
 from refquant.tflite.reader import load_model
 from tests.opcheck import check_against_litert, run_refquant
 from tests.ops.movement_helpers import ALL_DTYPES, In, Out, one_op, quant_for, rand_array, seeds, shapes
@@ -113,23 +113,24 @@ def test_reshape_runtime_error_names_operator():
 
 
 def _keras_flatten_model(dtype: str = "int8") -> bytes:
-    b = ModelBuilder()
     q = {"scale": 0.1, "zero_point": 2} if dtype == "int8" else {}
-    x = b.add_input("x", (2, 3, 4), dtype, shape_signature=(-1, 3, 4), **q)
-    sh = b.add_tensor("shape", (3,), "int32")
-    b.add_operator("SHAPE", [x], [sh], out_type="INT32")
-    begin = b.add_constant("begin", np.array([0], np.int32))
-    end = b.add_constant("end", np.array([1], np.int32))
-    stride = b.add_constant("stride", np.array([1], np.int32))
-    batch = b.add_tensor("batch", (), "int32")
-    b.add_operator("STRIDED_SLICE", [sh, begin, end, stride], [batch], shrink_axis_mask=1)
-    minus1 = b.add_constant("minus1", np.array(-1, np.int32))
-    target = b.add_tensor("target", (2,), "int32")
-    b.add_operator("PACK", [batch, minus1], [target], values_count=2, axis=0)
-    y = b.add_tensor("y", (2, 12), dtype, shape_signature=(-1, 12), **q)
-    b.add_operator("RESHAPE", [x, target], [y])
-    b.mark_output(y)
-    return b.build()
+    x = tensor((2, 3, 4), dtype, shape_signature=(-1, 3, 4), name="x", **q)
+    sh = tensor((3,), "int32", name="shape")
+    begin = const(np.array([0], np.int32), name="begin")
+    end = const(np.array([1], np.int32), name="end")
+    stride = const(np.array([1], np.int32), name="stride")
+    batch = tensor((), "int32", name="batch")
+    minus1 = const(np.array(-1, np.int32), name="minus1")
+    target = tensor((2,), "int32", name="target")
+    y = tensor((2, 12), dtype, shape_signature=(-1, 12), name="y", **q)
+    return model_bytes(
+        [
+            operator("SHAPE", [x], [sh], out_type="INT32"),
+            operator("STRIDED_SLICE", [sh, begin, end, stride], [batch], shrink_axis_mask=1),
+            operator("PACK", [batch, minus1], [target], values_count=2, axis=0),
+            operator("RESHAPE", [x, target], [y]),
+        ]
+    )
 
 
 @pytest.mark.oracle
@@ -494,15 +495,15 @@ def test_concatenation_rejections(litert, dtype, q0, q1, act, err):
 
 @pytest.mark.oracle
 def test_concatenation_of_constant_scalars(litert):
-    b = ModelBuilder()
-    x = b.add_input("x", (2,), "int32")
-    c = [b.add_constant(f"c{k}", np.array(v, np.int32)) for k, v in enumerate((3, -1, 7))]
-    cat = b.add_tensor("cat", (3,), "int32")
-    b.add_operator("CONCATENATION", c, [cat], axis=0)  # constant scalars -> [3]
-    y = b.add_tensor("y", (5,), "int32")
-    b.add_operator("CONCATENATION", [x, cat], [y], axis=0)
-    b.mark_output(y)
-    _ok(litert, b.build(), [np.array([1, 2], np.int32)])
+    x = tensor((2,), "int32", name="x")
+    c = [const(np.array(v, np.int32), name=f"c{k}") for k, v in enumerate((3, -1, 7))]
+    cat = tensor((3,), "int32", name="cat")
+    y = tensor((5,), "int32", name="y")
+    chain = [
+        operator("CONCATENATION", c, [cat], axis=0),  # constant scalars -> [3]
+        operator("CONCATENATION", [x, cat], [y], axis=0),
+    ]
+    _ok(litert, model_bytes(chain), [np.array([1, 2], np.int32)])
     model, feeds = one_op(
         "CONCATENATION", [In(np.array(1, np.int32)), In(np.array(2, np.int32))], [Out("int32")], axis=0
     )
@@ -714,16 +715,12 @@ def test_space_depth_rejections(litert, opcode, shape, dtype, bs):
 @pytest.mark.oracle
 def test_runtime_prepared_ops_follow_their_inputs(litert):
     """TILE multiples, EXPAND_DIMS axis and a RESHAPE target as graph inputs: prepared at each run."""
-    b = ModelBuilder()
-    x = b.add_input("x", (2, 3), "int8", scale=0.5, zero_point=1)
-    m = b.add_input("m", (2,), "int32")
-    t = b.add_tensor("t", (1,), "int8", scale=0.5, zero_point=1)
-    b.add_operator("TILE", [x, m], [t])
-    r = b.add_input("r", (1,), "int32")
-    y = b.add_tensor("y", (1,), "int8", scale=0.5, zero_point=1)
-    b.add_operator("RESHAPE", [t, r], [y])
-    b.mark_output(y)
-    model = b.build()
+    x = tensor((2, 3), "int8", scale=0.5, zero_point=1, name="x")
+    m = tensor((2,), "int32", name="m")
+    t = tensor((1,), "int8", scale=0.5, zero_point=1, name="t")
+    r = tensor((1,), "int32", name="r")
+    y = tensor((1,), "int8", scale=0.5, zero_point=1, name="y")
+    model = model_bytes([operator("TILE", [x, m], [t]), operator("RESHAPE", [t, r], [y])])
     rng = np.random.default_rng(3)
     for mult in ([1, 2], [3, 1]):
         feeds = [rand_array(rng, "int8", (2, 3)), np.array(mult, np.int32), np.array([-1], np.int32)]

@@ -20,7 +20,7 @@ from refquant.errors import EvalError, QuantParamError, UnsupportedOpError
 from refquant.fixedpoint import exp_on_negative_values, rounding_divide_by_pot, wrap_int32
 from refquant.ops.softmax import glibc_expf, log_x_for_x_greater_than_or_equal_to_1, softmax_int16_luts
 from refquant.requantize import multiply_by_quantized_multiplier
-from refquant.tflite.builder import ModelBuilder
+from refquant.testing import op_model, tensor
 from refquant.tracer import format_trace, trace_element
 from tests.opcheck import check_against_litert, run_refquant
 
@@ -37,7 +37,6 @@ OUT_PARAMS = {
 
 def _model(op, shape, in_dt, out_dt=None, *, s_in=0.1, zp_in=0, s_out=None, zp_out=None, quant=True, **opts) -> bytes:
     out_dt = out_dt or in_dt
-    b = ModelBuilder()
     q = quant and in_dt != "float32"
     if s_out is None:
         s_out, zp_def = (
@@ -46,11 +45,9 @@ def _model(op, shape, in_dt, out_dt=None, *, s_in=0.1, zp_in=0, s_out=None, zp_o
             else OUT_PARAMS.get((in_dt, out_dt), (1 / 256, 0))
         )
         zp_out = zp_def if zp_out is None else zp_out
-    x = b.add_input("x", shape, in_dt, **({"scale": s_in, "zero_point": zp_in} if q else {}))
-    y = b.add_tensor("y", shape, out_dt, **({"scale": s_out, "zero_point": zp_out or 0} if q else {}))
-    b.add_operator(op, [x], [y], **opts)
-    b.mark_output(y)
-    return b.build()
+    x = tensor(shape, in_dt, name="x", **({"scale": s_in, "zero_point": zp_in} if q else {}))
+    y = tensor(shape, out_dt, name="y", **({"scale": s_out, "zero_point": zp_out or 0} if q else {}))
+    return op_model(op, [x], [y], **opts)
 
 
 def _check_float_bits(litert, model, inputs):
@@ -188,13 +185,9 @@ def test_softmax_other_rejections(litert):
             continue
         dt = refquant.Interpreter(model_content=m).get_input_details()[0]["dtype"]
         assert check_against_litert(litert, m, [np.zeros((1, 4), dt)]) != "ok"
-    b = ModelBuilder()
-    x = b.add_input("x", (), "float32")
-    y = b.add_tensor("y", (), "float32")
-    b.add_operator("SOFTMAX", [x], [y], beta=1.0)
-    b.mark_output(y)
+    scalar = op_model("SOFTMAX", [tensor((), "float32", name="x")], [tensor((), "float32", name="y")], beta=1.0)
     with pytest.raises(refquant.RefquantError, match="rank"):
-        refquant.Interpreter(model_content=b.build()).allocate_tensors()
+        refquant.Interpreter(model_content=scalar).allocate_tensors()
 
 
 def test_glibc_expf_matches_libm_everywhere_it_is_risky():
