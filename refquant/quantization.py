@@ -2,7 +2,7 @@
 
 These reproduce the LiteRT helpers that run at Prepare time (``quantization_util.cc``,
 ``kernel_util.cc``) and the QUANTIZE / DEQUANTIZE reference kernels (``reference/quantize.h``,
-``reference/dequantize.h``); KERNEL_NOTES sections 1.1, 2.2 and 3.15 give the equations.
+``reference/dequantize.h``); docs/litert_semantics.md §1.1, §2.2 and §3.15 give the equations.
 
 Where LiteRT would ``TFLITE_CHECK``-abort the process or fail Prepare, these functions raise
 :class:`refquant.errors.QuantParamError` with a self-contained message (the value found and what was
@@ -72,7 +72,7 @@ def quantize_multiplier(d: float, rounding: Rounding = "double") -> tuple[int, i
     """LiteRT ``QuantizeMultiplier(double d)``: encode a real multiplier as ``(M, shift)``.
 
     Real meaning: ``d ~= M * 2^(shift - 31)`` with ``2^30 <= |M| < 2^31`` (M is Q0.31 in [0.5, 1)).
-    Algorithm (KERNEL_NOTES 1.1): ``q, shift = frexp(d)``; ``M = round_half_away(q * 2^31)`` (exact in
+    Algorithm (docs/litert_semantics.md §1.1): ``q, shift = frexp(d)``; ``M = round_half_away(q * 2^31)`` (exact in
     double); ``M == 2^31`` becomes ``(2^30, shift + 1)``; ``shift < -31`` flushes to ``(0, 0)``;
     ``d == 0`` gives ``(0, 0)``. A negative ``d`` gives a negative ``M`` (possibly ``-2^31``). With
     ``rounding="single"`` a ``shift > 30`` saturates to ``(2^31 - 1, 30)``.

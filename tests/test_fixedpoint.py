@@ -1,4 +1,4 @@
-"""Tests of refquant.fixedpoint against literal pure-Python-int definitions (KERNEL_NOTES 1.2-1.4, 3.12, 7).
+"""Tests of refquant.fixedpoint against literal pure-Python-int definitions (docs/litert_semantics.md §1.2-§1.4, §3.12, §7).
 
 The ``ref_*`` functions below are written from the C++ definitions with Python's arbitrary-precision ints,
 one scalar at a time, so they share no code (and no int64 concerns) with the vectorized implementation.
@@ -403,7 +403,7 @@ def test_srmbpot_int16(xs, e):
 # ---------------------------------------------------------------------------------------------
 # MultiplyByQuantizedMultiplier
 
-MBQM_025 = [  # KERNEL_NOTES 1.3: multiplier 0.25 = (2^30, -1)
+MBQM_025 = [  # docs/litert_semantics.md §1.3: multiplier 0.25 = (2^30, -1)
     (1, 1, 0),
     (5, 2, 1),
     (-2, -1, 0),
@@ -431,7 +431,7 @@ def test_mbqm_quarter_all_int8_both_roundings():
 
 
 def test_mbqm_left_shift_wraps():
-    # KERNEL_NOTES 1.1: multiplier 1e6 = (2048000000, 20); acc 16129 << 20 wraps in int32.
+    # docs/litert_semantics.md §1.1: multiplier 1e6 = (2048000000, 20); acc 16129 << 20 wraps in int32.
     got = int(rq.multiply_by_quantized_multiplier(16129, 2048000000, 20))
     assert got == ref_mbqm_double(16129, 2048000000, 20) < 0
     assert int(rq.multiply_by_quantized_multiplier_greater_than_one(16129, 2048000000, 20)) == got
@@ -490,7 +490,7 @@ def test_mbqm_per_channel_broadcast_last_axis():
 
 
 def test_mbqm_shortcut_agrees_with_two_step_bulk():
-    # KERNEL_NOTES 7 shortcut vs the literal SRDHM + RDBPOT, with many ties and extreme magnitudes.
+    # docs/litert_semantics.md §7.1 shortcut vs the literal SRDHM + RDBPOT, with many ties and extreme magnitudes.
     rng = np.random.default_rng(12345)
     n = 200_000
     x = rng.integers(I32_MIN, I32_MAX, n, endpoint=True, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Tests of refquant.quantization against literal pure-Python definitions (KERNEL_NOTES 1.1, 2.2, 3.15)."""
+"""Tests of refquant.quantization against literal pure-Python definitions (docs/litert_semantics.md §1.1, §2.2, §3.15)."""
 
 from __future__ import annotations
 
@@ -313,7 +313,7 @@ def test_dtype_range():
 
 
 def test_quantize_divides_by_scale():
-    # KERNEL_NOTES 3.15: x/s = 45.5 exactly in float32 (-> 46) while x * (1/s) = 45.499996 (-> 45).
+    # docs/litert_semantics.md §3.15: x/s = 45.5 exactly in float32 (-> 46) while x * (1/s) = 45.499996 (-> 45).
     s = np.float32(0.1091814)
     x = np.float32(45.5) * s
     assert float(x / s) == 45.5 and float(x * (np.float32(1) / s)) < 45.5

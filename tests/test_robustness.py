@@ -34,7 +34,7 @@ def _inputs(model: bytes) -> list[np.ndarray]:
     return [np.zeros(it.main.tensors[i].shape, it.main.tensors[i].np_dtype) for i in it.main.inputs]
 
 
-# (description, model, expected refquant error): each one aborts LiteRT's process (KERNEL_NOTES §1.1, §5.3, §6).
+# (description, model, expected refquant error): each one aborts LiteRT's process (docs/litert_semantics.md §1.1, §5.3, §6).
 ABORTING = [
     ("ADD output multiplier >= 1", lambda: _binary("ADD", "int8", 1.0, 1.0, 1e-7), QuantParamError),
     ("ADD input scale 0", lambda: _binary("ADD", "int8", 0.0, 1.0, 1.0), QuantParamError),

@@ -53,7 +53,7 @@ def test_conv_single_rounding_follows_the_formula():
     assert single.tolist() == [_single(int(x)) for x in xs]
     differs = {int(x) for x, d, s in zip(xs, double, single) if d != s}
     assert differs == {int(x) for x in xs if _double(int(x)) != _single(int(x))}
-    assert {1, 5, -6} <= differs and 0 not in differs  # the KERNEL_NOTES §1.3 table
+    assert {1, 5, -6} <= differs and 0 not in differs  # the docs/litert_semantics.md §1.3 table
 
 
 @pytest.mark.oracle

@@ -35,7 +35,7 @@ GRAPH_DRAWS = int(os.environ.get("REFQUANT_STRATEGY_DRAWS", "200" if PROFILE == 
 COMBOS = [(op, dt) for op, dts in rqs.supported_op_dtypes().items() for dt in dts]
 
 #: LiteRT 2.3 BUILTIN_REF SUM reads int16 input as uint8 bytes and leaves most of the output uninitialized
-#: (KERNEL_NOTES 3.11); refquant computes the correct sum, checked in tests/ops/test_reduce.py.
+#: (docs/litert_semantics.md §3.11); refquant computes the correct sum, checked in tests/ops/test_reduce.py.
 LITERT_BUGS = {("SUM", "int16")}
 #: Float LOG (libm logf) and GELU (Eigen): refquant evaluates in float64 (tolerance in ULP, atol).
 FLOAT_TOLERANCE = {

@@ -2,7 +2,7 @@
 GELU, EXP, LOG, SQRT, RSQRT, ABS, NEG, SQUARE.
 
 Each kernel matches LiteRT's ``BUILTIN_REF`` registration (ai-edge-litert 2.3.0): bit-exact on
-integer tensors. How each quantized kernel works (KERNEL_NOTES 3.13, 3.14 and the sources named in
+integer tensors. How each quantized kernel works (docs/litert_semantics.md §3.13, §3.14 and the sources named in
 each docstring):
 
 * RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1: ``clamp(zp_out + MBQM(q - zp_in, QM(f32(s_in/s_out))))``
@@ -19,7 +19,7 @@ each docstring):
   (truncation, not rounding); refquant tabulates it over every input value at prepare time.
   RSQRT int8 uses gemmlowp's fixed-point inverse square root, also tabulated over the 256 inputs.
   Inputs below the input zero point are run-time errors for both, as in LiteRT.
-* HARD_SWISH: LiteRT's int16 fixed-point recipe (KERNEL_NOTES 3.13).
+* HARD_SWISH: LiteRT's int16 fixed-point recipe (docs/litert_semantics.md §3.13).
 * ABS: ``|q - zp_in|`` rescaled with MBQM when the scales differ; NEG negates raw values.
 * Float32 kernels follow the C++ (clamps keep NaN where the C++ comparison does). Transcendentals
   (LOGISTIC, TANH, GELU, EXP, LOG) are computed in float64 and rounded to float32, which may differ

@@ -1,6 +1,6 @@
 """BATCH_MATMUL: LiteRT's reference batched matrix multiply (``batch_matmul.cc``, ``reference/batch_matmul.h``).
 
-KERNEL_NOTES 3.4::
+docs/litert_semantics.md §3.4::
 
     lhs' = adj_x ? swap_last_two(lhs) : lhs          # [..., M, K]
     rhs' = adj_y ? swap_last_two(rhs) : rhs          # [..., K, N]

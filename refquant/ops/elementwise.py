@@ -2,7 +2,7 @@
 
 Every kernel here matches LiteRT's ``BUILTIN_REF`` registration (ai-edge-litert 2.3.0) bit for bit
 on integer tensors, including NumPy broadcasting (LiteRT broadcasts up to rank 8 and aborts above).
-The quantized formulas (KERNEL_NOTES 3.6, 3.7) and the behaviour found on the oracle:
+The quantized formulas (docs/litert_semantics.md §3.6, §3.7) and the behaviour found on the oracle:
 
 * ADD/SUB int8, uint8 and int16 "general scale": both inputs are moved onto ``2 * max(s1, s2)``
   with a left shift of 20 (8-bit) or 15 (int16), summed and rescaled; all three multipliers go

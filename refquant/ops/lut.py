@@ -6,7 +6,7 @@ this module
 
 * calls the C library's single-precision functions (``expf``, ``tanhf``, ``logf``, ``erfcf``,
   ``sqrtf``) through ctypes: NumPy's float32 transcendentals differ from glibc in the last place on
-  a sizeable fraction of inputs, which flips table entries (KERNEL_NOTES trap 12);
+  a sizeable fraction of inputs, which flips table entries (docs/litert_semantics.md §6.12);
 * evaluates every other expression in float32, one IEEE operation at a time, in the order the C++
   writes it (NumPy float32 scalars and arrays round each operation to float32; no FMA);
 * converts float to int the way x86 does (``cvttss2si``): truncation toward zero, and

@@ -1,6 +1,6 @@
 """Padding: LiteRT's PAD, PADV2 (``pad.cc``, REF) and MIRROR_PAD (``mirror_pad.cc``) kernels.
 
-The input is copied raw; only the pad value needs care (KERNEL_NOTES 3.16):
+The input is copied raw; only the pad value needs care (docs/litert_semantics.md §3.16):
 
 * quantized int8/int16 and all uint8 tensors pad with the **output** zero point (PAD), or with the
   raw ``constant_values`` scalar (PADV2), whose (scale, zero point) must equal the output's;

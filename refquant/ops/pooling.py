@@ -2,7 +2,7 @@
 
 Matches ``Register_AVERAGE_POOL_REF`` / ``Register_MAX_POOL_REF`` / ``Register_L2_POOL_REF``, i.e.
 ``reference_integer_ops::AveragePool`` / ``MaxPool`` (int8, int16), ``reference_ops::AveragePool`` /
-``MaxPool`` (uint8, float32) and ``reference_ops::L2Pool`` (float32 only). KERNEL_NOTES 3.0, 3.8, 3.9, 4.
+``MaxPool`` (uint8, float32) and ``reference_ops::L2Pool`` (float32 only). docs/litert_semantics.md §3.0, §3.8, §3.9, §4.
 
 Integer semantics (every quantized type)
 

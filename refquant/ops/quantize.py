@@ -1,4 +1,4 @@
-"""QUANTIZE and DEQUANTIZE: LiteRT's reference kernels (``quantize.cc``, ``dequantize.cc``; KERNEL_NOTES 3.15).
+"""QUANTIZE and DEQUANTIZE: LiteRT's reference kernels (``quantize.cc``, ``dequantize.cc``; docs/litert_semantics.md §3.15).
 
 QUANTIZE float32 -> int8/uint8/int16 (reference_ops::AffineQuantize / PerChannelQuantize)::
 

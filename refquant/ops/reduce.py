@@ -3,15 +3,15 @@ ARG_MIN (``arg_min_max.cc``).
 
 Matches ``Register_MEAN_REF``, ``Register_SUM_REF``, ``Register_REDUCE_{MAX,MIN,PROD}_REF`` (kernel
 type ``kReference``: ``reference_ops::QuantizedMeanOrSum``, ``Mean``, ``ReduceGeneric``,
-``QuantizedReduceProd``) and the shared ``Register_ARG_MAX`` / ``Register_ARG_MIN`` kernels. KERNEL_NOTES
-3.10, 3.11.
+``QuantizedReduceProd``) and the shared ``Register_ARG_MAX`` / ``Register_ARG_MIN`` kernels
+(docs/litert_semantics.md §3.10, §3.11 and §3.18).
 
 Axes (``ResolveAxis``): negative axes count from the end, duplicates are dropped, an axis outside
 ``[-rank, rank)`` fails, a rank-0 input reduces nothing. ``keep_dims`` keeps the reduced axes as 1.
 For each output element the reduced values are visited in row-major order of the input (the order
 that matters for the float sums and the quantized product chain).
 
-Quantized MEAN (int8, uint8, int16; KERNEL_NOTES 3.10, literally)::
+Quantized MEAN (int8, uint8, int16; docs/litert_semantics.md §3.10, literally)::
 
     (M, sh) = QuantizeMultiplier(f64(s_in) / f64(s_out));  n = product of the reduced dims
     k = min(floor(log2 n), 32, 31 + sh);  M' = (int64(M) << k) / n  (truncating);  sh' = sh - k

@@ -1,4 +1,4 @@
-"""RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR: LiteRT's reference resize kernels (KERNEL_NOTES 3.17).
+"""RESIZE_BILINEAR and RESIZE_NEAREST_NEIGHBOR: LiteRT's reference resize kernels (docs/litert_semantics.md §3.17).
 
 * RESIZE_BILINEAR int8/int16: reference_ops::ResizeBilinearInteger, all integer, 10-bit fixed-point
   source coordinates and a 20-bit product rounded half away from zero (or ``(v + 2^19) >> 20`` in a

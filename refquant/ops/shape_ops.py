@@ -1,7 +1,7 @@
 """Shape and data-movement operators: LiteRT's reshape-like, transpose, pack/split, concat, tile, cast kernels.
 
 None of these ops does arithmetic on quantized values, except the uint8 CONCATENATION rescale
-(KERNEL_NOTES 3.16). They move raw values, so quantized tensors are copied unchanged; where LiteRT's
+(docs/litert_semantics.md §3.16). They move raw values, so quantized tensors are copied unchanged; where LiteRT's
 Prepare compares the legacy quantization parameters of input and output (``TfLiteTensor.params``:
 ``scale[0]``/``zero_point[0]``, or ``(0, 0)`` for an unquantized tensor), refquant compares the same
 pair and raises :class:`refquant.errors.QuantParamError` when LiteRT would fail.
@@ -502,7 +502,7 @@ class ConcatenationData(MovementData):
     """CONCATENATION (``concatenation.cc``): reference_ops::Concatenation, a raw copy along ``axis``.
 
     For uint8 inputs whose (scale, zero point) differ from the output's, ConcatenationWithScaling
-    rescales in float32 (KERNEL_NOTES 3.16)::
+    rescales in float32 (docs/litert_semantics.md §3.16)::
 
         r    = f32(s_in * f32(1 / s_out))
         bias = f32(f32(-zp_in) * r)
@@ -583,7 +583,7 @@ def prepare_concatenation(ctx: OpContext) -> ConcatenationData:
 
     * Any fused activation other than NONE is rejected (LiteRT's Prepare does).
     * int8: every input's (scale, zero point) must equal the output's (QuantParamError otherwise); raw copy.
-    * int16: all zero points 0; scales are not compared (raw copy, KERNEL_NOTES 3.16).
+    * int16: all zero points 0; scales are not compared (raw copy, docs/litert_semantics.md §3.16).
     * uint8: inputs with other (scale, zp) than the output are rescaled in float32.
     * All inputs of one rank and type, equal except along ``axis`` (which may be negative).
     * Scalars concatenate only when all their values are known at prepare time (LiteRT: constants).

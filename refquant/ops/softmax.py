@@ -3,7 +3,7 @@
 Matches ``Register_SOFTMAX_REF`` and ``Register_LOG_SOFTMAX_REF``: ``reference_ops::Softmax`` (float32;
 int8/uint8 input with int8/uint8/int16 output), ``reference_ops::SoftmaxInt16`` (int16 -> int16),
 ``reference_ops::LogSoftmax`` (float32, uint8) and ``reference_integer_ops::LogSoftmax`` (int8).
-KERNEL_NOTES 3.12 and 4. Every quantity below is per row of the last axis.
+docs/litert_semantics.md §3.12 and §4. Every quantity below is per row of the last axis.
 
 int8/uint8 SOFTMAX (gemmlowp fixed point, no lookup table)::
 

@@ -92,7 +92,7 @@ def op_models(opcode: str, dtype: str = "int8", **constraints: Any) -> st.Search
     * ``output_dtype`` (QUANTIZE, CAST, ARG_MAX, ARG_MIN, SHAPE, SOFTMAX): the output type; None draws one.
 
     Every model is one LiteRT's reference kernels accept and run (parameter ranges per op follow
-    KERNEL_NOTES and the op tests), and one refquant runs. Raises :class:`InvalidArgument` at the call
+    docs/litert_semantics.md and the op tests), and one refquant runs. Raises :class:`InvalidArgument` at the call
     for an unknown op, an unsupported dtype, or a constraint that is unknown, inapplicable or out of range.
     """
     if not isinstance(opcode, str):
