@@ -89,7 +89,7 @@ register("NEG", activations.prepare_neg, ("int8", "int16", "int32", "int64", "fl
 register("SQUARE", activations.prepare_square, ("float32",))
 # [pooling_reduce]
 from . import pooling  # noqa: E402
-from . import reduce  # noqa: E402
+from . import arg_min_max, reduce  # noqa: E402
 
 register("AVERAGE_POOL_2D", pooling.prepare_average_pool_2d, ("int8", "uint8", "int16", "float32"))
 register("MAX_POOL_2D", pooling.prepare_max_pool_2d, ("int8", "uint8", "int16", "float32"))
@@ -99,8 +99,8 @@ register("SUM", reduce.prepare_sum, ("int8", "uint8", "int16", "float32", "int32
 register("REDUCE_MAX", reduce.prepare_reduce_max, ("int8", "uint8", "int16", "float32", "int32", "int64"))
 register("REDUCE_MIN", reduce.prepare_reduce_min, ("int8", "uint8", "int16", "float32", "int32", "int64"))
 register("REDUCE_PROD", reduce.prepare_reduce_prod, ("int8", "int16", "float32", "int32", "int64"))
-register("ARG_MAX", reduce.prepare_arg_max, ("int8", "uint8", "float32", "int32", "bool"))
-register("ARG_MIN", reduce.prepare_arg_min, ("int8", "uint8", "float32", "int32", "bool"))
+register("ARG_MAX", arg_min_max.prepare_arg_max, ("int8", "uint8", "float32", "int32", "bool"))
+register("ARG_MIN", arg_min_max.prepare_arg_min, ("int8", "uint8", "float32", "int32", "bool"))
 # [softmax]
 from . import softmax  # noqa: E402
 

@@ -31,12 +31,12 @@ ELU is not registered in LiteRT's ``BUILTIN_REF`` resolver, so refquant does not
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, QuantParamError, UnsupportedOpError
+from ..errors import QuantParamError, UnsupportedOpError
 from ..fixedpoint import (
     inv_sqrt_quantized_multiplier_exp,
     round_half_away_from_zero,
@@ -51,6 +51,7 @@ from ..requantize import multiply_by_quantized_multiplier
 from . import lut as L
 from .base import OpContext, OpData, TensorInfo, broadcast_shape
 from .staging import MAX_BROADCAST_RANK, Stage, Staged
+from .tables import Table8, Table16, table8, table16
 
 __all__ = [
     "prepare_relu",
@@ -504,92 +505,6 @@ def prepare_prelu(ctx: OpContext) -> OpData:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Table kernels
-
-
-@dataclass(frozen=True)
-class Table8(Staged, OpData):
-    """A 256-entry lookup table over every int8/uint8 input value (LiteRT ``LUTLookup`` for 8-bit)."""
-
-    #: Output for input value ``qmin + i`` at index ``i``.
-    table: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int8))
-    #: How the table was built (shown by trace).
-    recipe: str = ""
-    #: Inputs below this value are run-time errors (SQRT/RSQRT of negative values); None: no check.
-    min_valid_input: int | None = None
-    #: Message prefix for run-time errors.
-    _where: str = field(default="", repr=False)
-
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
-        x = np.asarray(inputs[0])
-        if self.min_valid_input is not None and x.size and int(x.min()) < self.min_valid_input:
-            raise InputError(
-                f"{self._where}: input value {int(x.min())} is below the input zero point {self.min_valid_input}: "
-                "the function is only defined for non-negative values (LiteRT fails Eval)"
-            )
-        qmin = -128 if self.table.dtype == np.int8 else 0
-        idx = x.astype(np.intp) - qmin
-        return [("table index", idx, f"x - ({qmin})"), ("output", self.table[idx], self.recipe)]
-
-
-@dataclass(frozen=True)
-class Table16(Staged, OpData):
-    """A 65536-entry table over every int16 input value (int16 SQRT, computed in float by LiteRT)."""
-
-    #: Output for input value ``i - 32768`` at index ``i``.
-    table: np.ndarray = field(default_factory=lambda: np.zeros(65536, np.int16))
-    #: How the table was built (shown by trace).
-    recipe: str = ""
-    #: Inputs below this value are run-time errors; None: no check.
-    min_valid_input: int | None = None
-    #: Message prefix for run-time errors.
-    _where: str = field(default="", repr=False)
-
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
-        x = np.asarray(inputs[0])
-        if self.min_valid_input is not None and x.size and int(x.min()) < self.min_valid_input:
-            raise InputError(
-                f"{self._where}: input value {int(x.min())} is below the input zero point {self.min_valid_input}: "
-                "the function is only defined for non-negative values (LiteRT fails Eval)"
-            )
-        idx = x.astype(np.intp) + 32768
-        return [("table index", idx, "x + 32768"), ("output", self.table[idx], self.recipe)]
-
-
-@dataclass(frozen=True)
-class InterpolatedTable16(Staged, OpData):
-    """int16 lookup with 513-entry table and 7-bit linear interpolation (LiteRT ``LUTLookup(int16_t)``)."""
-
-    #: The 513 int16 entries from LUTPopulateInt16<float>.
-    table: np.ndarray = field(default_factory=lambda: np.zeros(513, np.int16))
-    #: How the table was built (shown by trace).
-    recipe: str = ""
-    #: Inputs below this value are run-time errors (RSQRT); None: no check.
-    min_valid_input: int | None = None
-    #: Message prefix for run-time errors.
-    _where: str = field(default="", repr=False)
-
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
-        x = np.asarray(inputs[0]).astype(np.int16)
-        if self.min_valid_input is not None and x.size and int(x.min()) < self.min_valid_input:
-            raise InputError(
-                f"{self._where}: input value {int(x.min())} is below {self.min_valid_input}: "
-                "the function is only defined for non-negative values (LiteRT fails Eval)"
-            )
-        v = x.astype(np.int64)
-        return [
-            ("table index", 256 + (v >> 7), "256 + (x >> 7)"),
-            ("interpolation weight", v & 0x7F, "x & 127"),
-            ("output", L.lut_lookup_int16(x, self.table), self.recipe + "; base + ((slope*weight + 64) >> 7)"),
-        ]
-
-
-def _transform(fn: Any) -> Any:
-    """Scalar float32 function -> function on float32 arrays (prepare-time tables only)."""
-    return L.vectorize_f32(fn)
-
-
 def _logistic_t(v: np.float32) -> np.float32:
     return F32(F32(1.0) / F32(F32(1.0) + L.expf(F32(-v))))
 
@@ -608,24 +523,6 @@ def _gelu_approx_t(v: np.float32) -> np.float32:
     cube = F32(F32(F32(F32(0.044715) * v) * v) * v)
     inner = F32(_SQRT_2_OVER_PI_F32 * F32(v + cube))
     return F32(F32(F32(0.5) * v) * F32(F32(1.0) + L.tanhf(inner)))
-
-
-def _table8(ctx: OpContext, x: TensorInfo, o: TensorInfo, fn: Any, recipe: str) -> Table8:
-    s_in, zp_in = _qp(ctx, x)
-    s_out, zp_out = _qp(ctx, o)
-    if not np.isfinite(F32(F32(1.0) / s_out)):
-        raise ctx.fail_quant(f"output scale {float(s_out)!r} has no finite float32 reciprocal", o)
-    table = L.lut_populate_8bit(float(s_in), zp_in, float(s_out), zp_out, _transform(fn), x.dtype)
-    table.flags.writeable = False
-    return Table8(output_shapes=(x.shape,), output_dtypes=(o.dtype,), table=table, recipe=recipe)
-
-
-def _table16(ctx: OpContext, x: TensorInfo, o: TensorInfo, fn: Any, recipe: str, **kw: Any) -> InterpolatedTable16:
-    s_in, zp_in = _qp(ctx, x)
-    s_out, zp_out = _qp(ctx, o)
-    table = L.lut_populate_int16(float(s_in), zp_in, float(s_out), zp_out, _transform(fn))
-    table.flags.writeable = False
-    return InterpolatedTable16(output_shapes=(x.shape,), output_dtypes=(o.dtype,), table=table, recipe=recipe, **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -722,7 +619,7 @@ def prepare_logistic(ctx: OpContext) -> OpData:
     s_out, _ = _qp(ctx, o)
     if s_out != F32(1.0 / 256):
         raise ctx.fail_quant(f"{x.dtype} LOGISTIC needs output scale 1/256 exactly, got {float(s_out)!r}", o)
-    return _table8(ctx, x, o, _logistic_t, "LUT: 1/(1+expf(-x)) in float32")
+    return table8(ctx, x, o, _logistic_t, "LUT: 1/(1+expf(-x)) in float32")
 
 
 def prepare_tanh(ctx: OpContext) -> OpData:
@@ -732,7 +629,7 @@ def prepare_tanh(ctx: OpContext) -> OpData:
         return _float(ctx, x, "tanh")
     if x.dtype == "int16":
         return _int16_sigmoid_tanh(ctx, x, o, True)
-    return _table8(ctx, x, o, L.tanhf, "LUT: tanhf(x) in float32")
+    return table8(ctx, x, o, L.tanhf, "LUT: tanhf(x) in float32")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -836,8 +733,8 @@ def prepare_gelu(ctx: OpContext) -> OpData:
     fn = _gelu_approx_t if approximate else _gelu_t
     recipe = "0.5x(1+tanhf(sqrt(2/pi)(x+0.044715x^3)))" if approximate else "0.5x*erfcf(-x/sqrt(2))"
     if x.dtype == "int16":
-        return _table16(ctx, x, o, fn, "interpolated LUT: " + recipe)
-    return _table8(ctx, x, o, fn, "LUT: " + recipe)
+        return table16(ctx, x, o, fn, "interpolated LUT: " + recipe)
+    return table8(ctx, x, o, fn, "LUT: " + recipe)
 
 
 def prepare_exp(ctx: OpContext) -> OpData:
@@ -847,8 +744,8 @@ def prepare_exp(ctx: OpContext) -> OpData:
         return _float(ctx, x, "exp")
     if x.dtype == "int16":
         ctx.require_zero_points(x, o, why="LiteRT int16 EXP requires symmetric quantization")
-        return _table16(ctx, x, o, L.expf, "interpolated LUT: expf(x)")
-    return _table8(ctx, x, o, L.expf, "LUT: expf(x)")
+        return table16(ctx, x, o, L.expf, "interpolated LUT: expf(x)")
+    return table8(ctx, x, o, L.expf, "LUT: expf(x)")
 
 
 def prepare_log(ctx: OpContext) -> OpData:
@@ -867,8 +764,8 @@ def prepare_log(ctx: OpContext) -> OpData:
 
     recipe = f"logf(x), {float(output_min)!r} for x <= 0"
     if x.dtype == "int16":
-        return _table16(ctx, x, o, fn, "interpolated LUT: " + recipe)
-    return _table8(ctx, x, o, fn, "LUT: " + recipe)
+        return table16(ctx, x, o, fn, "interpolated LUT: " + recipe)
+    return table8(ctx, x, o, fn, "LUT: " + recipe)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -941,7 +838,7 @@ def prepare_rsqrt(ctx: OpContext) -> OpData:
         def fn(v: np.float32) -> np.float32:
             return big if v <= F32(0) else F32(F32(1.0) / L.sqrtf(v))
 
-        return _table16(
+        return table16(
             ctx, x, o, fn, "interpolated LUT: 1/sqrtf(x), 32767*s_out for x <= 0", min_valid_input=0, _where=ctx.where()
         )
     real = 1.0 / float(F32(L.sqrtf(s_in) * s_out))

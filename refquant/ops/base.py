@@ -218,6 +218,11 @@ class OpContext:
                 )
         return q
 
+    def per_tensor_quant(self, t: TensorInfo) -> tuple[np.float32, int]:
+        """The checked per-tensor ``(scale as float32, zero point)`` of a quantized tensor."""
+        q = self.require_quant(t, per_tensor=True)
+        return np.float32(q.scale[0]), int(q.zero_point[0])
+
     def require_zero_points(self, *ts: TensorInfo, value: int = 0, why: str = "") -> None:
         """Each tensor's zero points all equal ``value`` (e.g. 0 for int16 activations)."""
         for t in ts:
