@@ -550,6 +550,7 @@ def compare(
     memory_limit: int | None = None,
     float_accumulation: str | None = None,
     options: EngineOptions | None = None,
+    arithmetic: str | None = None,
 ) -> Report:
     """Compare a quantized model against its float reference over every sample of ``inputs``.
 
@@ -561,6 +562,8 @@ def compare(
     ``float_accumulation``: how the float graphs' conv/FC/matmul sums run (``"float64"``, the default,
     or LiteRT's ``"sequential"`` float32 loop; see :class:`refquant.Interpreter`). ``options``: an
     :class:`refquant.options.EngineOptions` holding these (and ``memory_limit``); keywords override it.
+    ``arithmetic``: the profile the quantized graph runs under (``"litert-ref"`` by default; see
+    :mod:`refquant.arithmetic`).
     ``progress``: True prints a sample counter with rate on stderr once the run takes over ~1.5 s;
     False is silent; a callable gets ``(done, total)`` after every batch.
     ``limit``: use only the first ``limit`` samples. ``batch_size``: samples per batched run (default:
@@ -571,7 +574,13 @@ def compare(
     :class:`refquant.RefquantError` subclasses for models refquant cannot run.
     """
     t0 = time.perf_counter()
-    opts = engine_options(options, rounding=rounding, float_accumulation=float_accumulation, memory_limit=memory_limit)
+    opts = engine_options(
+        options,
+        rounding=rounding,
+        float_accumulation=float_accumulation,
+        memory_limit=memory_limit,
+        arithmetic=arithmetic,
+    )
     qmodel, qname = _load(quant_model, "quantized model")
     fmodel, fname = (None, None) if float_model is None else _load(float_model, "float model")
     xs, qs = load_inputs(inputs, qmodel)
@@ -745,6 +754,7 @@ def compare(
         samples=n,
         rounding=opts.rounding,
         float_accumulation=opts.float_accumulation,
+        arithmetic=opts.arithmetic,
         reference="float_model" if fmodel is not None else "float_shadow",
         tensors=reports,
         outputs=outputs,

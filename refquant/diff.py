@@ -326,7 +326,12 @@ def diff_dumps(ref_dir: str | os.PathLike, other_dir: str | os.PathLike, toleran
     extra = [{"tensor_index": t.index, "name": t.name} for t in other.tensors if id(t) not in matched_other]
     n_cmp = [row["samples_compared"] for row in compared if row.get("samples_compared") is not None]
     warnings = []
-    for key, what in (("model_sha256", "models"), ("input_sha256", "input data"), ("rounding", "roundings")):
+    for key, what in (
+        ("model_sha256", "models"),
+        ("input_sha256", "input data"),
+        ("arithmetic", "arithmetic profiles"),
+        ("rounding", "roundings"),
+    ):
         a, b = ref.manifest.get(key), other.manifest.get(key)
         if a is not None and b is not None and a != b:
             warnings.append(f"the dumps come from different {what} ({key}: {a} vs {b})")
@@ -335,6 +340,7 @@ def diff_dumps(ref_dir: str | os.PathLike, other_dir: str | os.PathLike, toleran
         "other": str(other.root),
         "model": ref.manifest.get("model"),
         "input": ref.manifest.get("input"),
+        "arithmetic": ref.manifest.get("arithmetic", "litert-ref"),
         "rounding": ref.manifest.get("rounding", "double"),
         "tolerance": tolerance,
         "samples": {"ref": ref.samples, "other": other.samples, "compared": min(n_cmp) if n_cmp else None},
@@ -362,6 +368,8 @@ def trace_command(doc: Mapping[str, Any]) -> str | None:
     parts += ["--tensor", str(fd["tensor_index"]), "--element", ",".join(str(e) for e in fd["element"]) or "''"]
     if fd.get("sample") is not None:
         parts += ["--sample", str(fd["sample"])]
+    if doc.get("arithmetic") not in (None, "litert-ref"):
+        parts += ["--arithmetic", str(doc["arithmetic"])]
     if doc.get("rounding") not in (None, "double"):
         parts += ["--rounding", str(doc["rounding"])]
     if doc.get("float_accumulation") not in (None, "float64"):
@@ -496,7 +504,7 @@ def isolate_operators(
     inputs already differ from REF's (``"inherited": true``). Inputs OTHER lacks are taken from REF
     (named in ``"inputs_from_ref"``), constants from the model. ``model``: the model REF was made from
     (default: the path in REF's manifest, checked against its SHA-256). ``options``: the arithmetic
-    (default: REF manifest's ``rounding`` and ``float_accumulation``).
+    (default: REF manifest's ``arithmetic``, ``rounding`` and ``float_accumulation``).
 
     Returns ``{"model", "arithmetic", "samples", "operators": [...], "isolated": [...]}``; each
     operator entry has ``op_index``, ``opcode``, ``status`` (``local``, ``equal``, ``skipped``,
@@ -512,6 +520,7 @@ def isolate_operators(
         options = engine_options(
             rounding=str(ref.manifest.get("rounding", "double")),
             float_accumulation=str(ref.manifest.get("float_accumulation", "float64")),
+            arithmetic=str(ref.manifest.get("arithmetic", "litert-ref")),
         )
     engine = Engine(m, 0, options)
     sg = m.main

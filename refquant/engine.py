@@ -37,7 +37,7 @@ __all__ = ["Engine", "Trace", "EngineOptions"]
 class Engine:
     """Prepares and runs subgraph ``subgraph_index`` of ``model`` under one set of :class:`EngineOptions`.
 
-    ``options`` and the keywords ``rounding``, ``float_accumulation`` and ``memory_limit`` are merged
+    ``options`` and the keywords ``arithmetic``, ``rounding``, ``float_accumulation`` and ``memory_limit`` are merged
     (keywords win) and checked once. The subgraph is prepared for the model's input shapes on first
     use, and again whenever a run brings other input shapes (the last preparation is kept).
     """
@@ -51,13 +51,18 @@ class Engine:
         rounding: str | None = None,
         float_accumulation: str | None = None,
         memory_limit: int | None = None,
+        arithmetic: str | None = None,
     ) -> None:
         if not isinstance(model, Model):
             raise InputError(f"Engine needs a refquant Model, got {type(model).__name__}")
         self.model = model
         self.subgraph_index = subgraph_index
         self.options = engine_options(
-            options, rounding=rounding, float_accumulation=float_accumulation, memory_limit=memory_limit
+            options,
+            rounding=rounding,
+            float_accumulation=float_accumulation,
+            memory_limit=memory_limit,
+            arithmetic=arithmetic,
         )
         if not 0 <= subgraph_index < len(model.subgraphs):
             raise InputError(f"subgraph {subgraph_index} does not exist ({len(model.subgraphs)} subgraphs)")

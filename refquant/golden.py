@@ -535,6 +535,7 @@ def export_golden(
     samples: int | None = None,
     float_accumulation: str | None = None,
     options: EngineOptions | None = None,
+    arithmetic: str | None = None,
 ) -> dict[str, Any]:
     """Run ``model_path`` on every sample of ``data`` and write a golden dump to ``out_dir``; return the manifest.
 
@@ -543,13 +544,14 @@ def export_golden(
     accumulators of ops that have them. ``constants``: also dump constant tensors (weights, biases).
     ``samples``: use the first ``samples`` samples only. ``options`` (:class:`refquant.options.EngineOptions`),
     ``rounding`` / ``float_accumulation``: the arithmetic variants of :class:`refquant.Interpreter`
-    (keywords override ``options``). The directory appears complete or not at all;
+    (keywords override ``options``); ``arithmetic``: the runtime profile (:mod:`refquant.arithmetic`),
+    recorded in the manifest. The directory appears complete or not at all;
     an existing non-empty ``out_dir`` is an :class:`InputError` unless ``force``.
     """
     from . import __version__
     from .tflite.reader import load_model
 
-    opts = engine_options(options, rounding=rounding, float_accumulation=float_accumulation)
+    opts = engine_options(options, rounding=rounding, float_accumulation=float_accumulation, arithmetic=arithmetic)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise InputError(f"unknown format {bad[0]!r}; choose from {', '.join(FORMATS)}")

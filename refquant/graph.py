@@ -225,11 +225,17 @@ class PreparedGraph:
         outs = tuple(self._info(o, self.subgraph.tensors[o].shape) for o in op.outputs)
         ctx = OpContext(self.model, self.subgraph_index, op, ins, outs, self.options)
         try:
+            decision = ctx.arithmetic
             data = opdef.prepare(ctx)
         except RefquantError:
             raise
         except (ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError) as exc:
             raise PrepareError(f"{where}: invalid operator ({type(exc).__name__}: {exc})") from exc
+        if decision.rescale != "reference" and data.arithmetic != decision:
+            raise UnsupportedOpError(
+                f"{where}: arithmetic {decision.profile}: the {decision.executor}'s {decision.rescale!r} rescaling is "
+                "not implemented by refquant's kernel for this operator yet"
+            )
         if len(data.output_shapes) != len(op.outputs):
             raise PrepareError(f"{where}: prepared {len(data.output_shapes)} outputs, model lists {len(op.outputs)}")
         for sh in data.output_shapes:

@@ -6,6 +6,8 @@ Differences from LiteRT's interpreter, on purpose:
   ``experimental_preserve_all_tensors=True``), and the run is available as :attr:`trace`;
 * ``rounding`` selects the requantization rounding: ``"double"`` (LiteRT's default build) or
   ``"single"`` (a ``TFLITE_SINGLE_ROUNDING`` build);
+* ``arithmetic`` selects which runtime's integer arithmetic is reproduced (:mod:`refquant.arithmetic`):
+  ``"litert-ref"`` (the default), ``"litert-xnnpack"``, ``"litert-optimized"`` or ``"tflm"``;
 * ``float_accumulation`` selects how float32 CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED and BATCH_MATMUL
   sum their products: ``"float64"`` (the default: BLAS in float64, each sum rounded once to float32,
   closer to the exact sum than LiteRT) or ``"sequential"`` (LiteRT BUILTIN_REF's float32 loop, bit-exact
@@ -65,8 +67,9 @@ class Interpreter:
         model: Model | None = None,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         float_accumulation: str = "float64",
+        arithmetic: str = "litert-ref",
     ) -> None:
-        self.options = EngineOptions(rounding, float_accumulation, memory_limit)
+        self.options = EngineOptions(rounding, float_accumulation, memory_limit, arithmetic)
         given = [x is not None for x in (model_path, model_content, model)]
         if sum(given) != 1:
             raise InputError("give exactly one of model_path, model_content or model")
@@ -89,6 +92,11 @@ class Interpreter:
     def float_accumulation(self) -> str:
         """Float32 matrix-product summation of this interpreter (``options.float_accumulation``)."""
         return self.options.float_accumulation
+
+    @property
+    def arithmetic(self) -> str:
+        """The arithmetic profile of this interpreter (``options.arithmetic``)."""
+        return self.options.arithmetic
 
     @property
     def memory_limit(self) -> int:
@@ -211,6 +219,7 @@ class Interpreter:
             rounding=o.rounding,
             memory_limit=o.memory_limit,
             float_accumulation=o.float_accumulation,
+            arithmetic=o.arithmetic,
         )
         for i, shape in self._input_shapes.items():
             if shape != self._sg.tensors[i].shape:

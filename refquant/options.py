@@ -1,8 +1,8 @@
-"""The engine options every command shares: which arithmetic variants run, and the resource bound.
+"""The engine options every command shares: which arithmetic runs, and the resource bound.
 
 One frozen :class:`EngineOptions` travels from the API or the command line through the engine
 (:mod:`refquant.engine`) into every operator's prepare context, so that a choice made once (the
-rounding of requantization, how float sums accumulate, the memory bound) holds for every operator of
+arithmetic profile, the rounding of requantization, how float sums accumulate, the memory bound) holds for every operator of
 every subgraph, IF/WHILE bodies included. The values are checked here, once.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .arithmetic import DEFAULT_PROFILE, get_profile
 from .errors import InputError
 
 __all__ = ["EngineOptions", "ROUNDINGS", "FLOAT_ACCUMULATIONS", "DEFAULT_MEMORY_LIMIT", "engine_options"]
@@ -36,8 +37,11 @@ class EngineOptions:
     float_accumulation: str = "float64"
     #: Bound on the bytes of tensors (and declared kernel scratch) one run may hold.
     memory_limit: int = DEFAULT_MEMORY_LIMIT
+    #: The arithmetic profile: which runtime's integer arithmetic to reproduce (:mod:`refquant.arithmetic`).
+    arithmetic: str = DEFAULT_PROFILE
 
     def __post_init__(self) -> None:
+        get_profile(self.arithmetic)
         if self.rounding not in ROUNDINGS:
             raise InputError(f"rounding must be one of {list(ROUNDINGS)}, got {self.rounding!r}")
         if self.float_accumulation not in FLOAT_ACCUMULATIONS:
@@ -49,7 +53,12 @@ class EngineOptions:
 
     def describe(self) -> dict[str, Any]:
         """The arithmetic choices as recorded in manifests and reports (the memory bound is not arithmetic)."""
-        return {"rounding": self.rounding, "float_accumulation": self.float_accumulation}
+        return {
+            "arithmetic": self.arithmetic,
+            "runtime": get_profile(self.arithmetic).runtime,
+            "rounding": self.rounding,
+            "float_accumulation": self.float_accumulation,
+        }
 
 
 def engine_options(
@@ -58,6 +67,7 @@ def engine_options(
     rounding: str | None = None,
     float_accumulation: str | None = None,
     memory_limit: int | None = None,
+    arithmetic: str | None = None,
 ) -> EngineOptions:
     """``options`` with any of the given fields replaced (defaults when ``options`` is None), checked.
 
@@ -71,4 +81,5 @@ def engine_options(
         rounding=base.rounding if rounding is None else rounding,
         float_accumulation=base.float_accumulation if float_accumulation is None else float_accumulation,
         memory_limit=base.memory_limit if memory_limit is None else memory_limit,
+        arithmetic=base.arithmetic if arithmetic is None else arithmetic,
     )

@@ -2,7 +2,7 @@
 
 JSON shape (``Report.to_dict``)::
 
-    {"model": str, "float_model": str | null, "samples": int, "rounding": "double" | "single",
+    {"model": str, "float_model": str | null, "samples": int, "arithmetic": str, "rounding": "double" | "single",
      "float_accumulation": "float64" | "sequential",
      "reference": "float_model" | "float_shadow", "sqnr_inf_db": 999.0,
      "tensors": [{"index", "name", "op_index", "opcode", "dtype", "shape", "scale", "zero_point",
@@ -136,6 +136,8 @@ class Report:
     batched: bool = False
     #: How the float graphs summed conv/FC/matmul products ("float64" or "sequential").
     float_accumulation: str = "float64"
+    #: The arithmetic profile the quantized graph ran under (:mod:`refquant.arithmetic`).
+    arithmetic: str = "litert-ref"
 
     def to_dict(self) -> dict:
         """The report as plain JSON-ready data (see the module docstring)."""
@@ -143,6 +145,7 @@ class Report:
             "model": self.model,
             "float_model": self.float_model,
             "samples": self.samples,
+            "arithmetic": self.arithmetic,
             "rounding": self.rounding,
             "float_accumulation": self.float_accumulation,
             "reference": self.reference,
@@ -257,7 +260,7 @@ def render_text(report: Report, worst: int = 3) -> str:
     )
     lines = [
         f"refquant compare: {os.path.basename(report.model)} vs {ref}; {report.samples} samples, "
-        f"{report.rounding} rounding, float sums: {report.float_accumulation}",
+        f"arithmetic {report.arithmetic}, {report.rounding} rounding, float sums: {report.float_accumulation}",
         "acc = quantized run vs reference run; loc = the op in float on its dequantized quantized inputs vs its output;"
         f" LSB = tensor scale (rounding alone: RMSE {ROUNDING_RMSE_LSB:.3f} LSB)",
     ]
@@ -483,7 +486,8 @@ def render_html(report: Report, worst: int = 3, plots: bool = True) -> str:
         f"<title>refquant compare: {esc(os.path.basename(report.model))}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Quantization error report: <code>{esc(report.model)}</code></h1>",
-        f'<p class="muted">reference: {ref} · {report.samples} samples · {esc(report.rounding)} rounding · '
+        f'<p class="muted">reference: {ref} · {report.samples} samples · arithmetic {esc(report.arithmetic)} · '
+        f"{esc(report.rounding)} rounding · "
         f"float sums: {esc(report.float_accumulation)} · "
         f"accumulated = quantized run vs reference run; local = the op run in float on its dequantized quantized "
         f"inputs vs its output; LSB = the tensor's scale (rounding alone gives RMSE {ROUNDING_RMSE_LSB:.3f} LSB)</p>",

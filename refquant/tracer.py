@@ -261,14 +261,16 @@ def trace_element(
     rounding: str | None = None,
     float_accumulation: str | None = None,
     options: EngineOptions | None = None,
+    arithmetic: str | None = None,
 ) -> ElementTrace:
     """Run ``model`` on sample ``sample`` of ``data`` and trace ``element`` of ``tensor`` (index or name).
 
     ``data`` follows the input conventions of :mod:`refquant.inputs`; ``options``, ``rounding`` and
-    ``float_accumulation`` select the arithmetic as for :class:`refquant.Interpreter`. Raises :class:`InputError` for a
+    ``float_accumulation`` select the arithmetic as for :class:`refquant.Interpreter` (``arithmetic``: the
+    runtime profile). Raises :class:`InputError` for a
     bad tensor, element or sample, :class:`UnsupportedOpError` when the producing op cannot trace.
     """
-    opts = engine_options(options, rounding=rounding, float_accumulation=float_accumulation)
+    opts = engine_options(options, rounding=rounding, float_accumulation=float_accumulation, arithmetic=arithmetic)
     if not isinstance(model, Model):
         from .tflite.reader import load_model
 

@@ -209,7 +209,12 @@ def test_golden_trace_and_diff_run_a_model_with_runtime_shapes(model_file, data_
         main(["trace", str(model_file), "--input", str(data_file), "--tensor", "y", "--element", "0,0,0", "--json"])
         == 0
     )
-    assert json.loads(capsys.readouterr().out)["arithmetic"] == {"rounding": "double", "float_accumulation": "float64"}
+    assert json.loads(capsys.readouterr().out)["arithmetic"] == {
+        "arithmetic": "litert-ref",
+        "runtime": "ai-edge-litert 2.3.0, OpResolverType.BUILTIN_REF (x86-64)",
+        "rounding": "double",
+        "float_accumulation": "float64",
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..arithmetic import DEFAULT_PROFILE, profile_names
 from ..errors import InputError
 from ..options import FLOAT_ACCUMULATIONS, ROUNDINGS, EngineOptions
 
@@ -12,7 +13,14 @@ __all__ = ["add_engine_args", "engine_options_from", "check_out_path"]
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
-    """``--rounding`` and ``--float-accumulation``: the arithmetic variants every running command takes."""
+    """``--arithmetic``, ``--rounding`` and ``--float-accumulation``: the arithmetic every running command takes."""
+    p.add_argument(
+        "--arithmetic",
+        choices=profile_names(),
+        default=DEFAULT_PROFILE,
+        help="which runtime's integer arithmetic to reproduce: litert-ref (LiteRT's reference kernels, default), "
+        "litert-xnnpack (the default interpreter), litert-optimized (no delegate), tflm (tflite-micro)",
+    )
     p.add_argument(
         "--rounding",
         choices=ROUNDINGS,
@@ -29,7 +37,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 def engine_options_from(args: argparse.Namespace) -> EngineOptions:
     """The :class:`EngineOptions` the parsed engine arguments select."""
-    return EngineOptions(rounding=args.rounding, float_accumulation=args.float_accumulation)
+    return EngineOptions(rounding=args.rounding, float_accumulation=args.float_accumulation, arithmetic=args.arithmetic)
 
 
 def check_out_path(path: str | None, flag: str) -> None:

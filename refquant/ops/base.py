@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ..arithmetic import OpArithmetic
 from ..errors import PrepareError, QuantParamError, RefquantError, UnsupportedOpError
 from ..model import Model, Operator, QuantParams, numpy_dtype
 from ..options import EngineOptions
@@ -107,6 +109,18 @@ class OpContext:
     outputs: tuple[TensorInfo, ...]
     #: The engine options of the run: arithmetic variants and the memory bound (one object for every op).
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+
+    @cached_property
+    def arithmetic(self) -> OpArithmetic:
+        """What this operator computes under the engine's arithmetic profile (:mod:`refquant.arithmetic`).
+
+        Raises :class:`UnsupportedOpError` naming the runtime where refquant does not reproduce it.
+        A kernel that implements a variant other than ``"reference"`` stores this object in its
+        OpData's ``arithmetic`` field; the graph refuses an operator whose data does not.
+        """
+        from ..arithmetic.decide import decide
+
+        return decide(self.engine_options.arithmetic, self)
 
     @property
     def rounding(self) -> str:
@@ -257,9 +271,11 @@ class OpData:
 
     output_shapes: tuple[tuple[int, ...], ...]
     output_dtypes: tuple[str, ...] = field(default=())
+    #: The profile decision this data implements (set by kernels that implement a non-reference variant).
+    arithmetic: OpArithmetic | None = field(default=None, kw_only=True)
 
     #: Names of fields that are not fixed-point parameters (kept out of :meth:`params`).
-    _not_params: ClassVar[frozenset[str]] = frozenset({"output_shapes", "output_dtypes"})
+    _not_params: ClassVar[frozenset[str]] = frozenset({"output_shapes", "output_dtypes", "arithmetic"})
     #: False for foldable ops whose outputs depend on input *shapes* only (SHAPE): the graph then folds
     #: them even when the input values are unknown, passing None for those inputs to :meth:`eval`.
     fold_needs_values: ClassVar[bool] = True

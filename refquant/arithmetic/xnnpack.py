@@ -1,0 +1,177 @@
+"""Which nodes LiteRT's default XNNPACK delegate takes (ai-edge-litert 2.3.0, x86-64).
+
+The delegate's ``Visit*Node`` functions (``tflite/delegates/xnnpack/xnnpack_delegate.cc``) accept a node
+when its tensor types, quantization and options are ones XNNPACK supports; every other node stays with
+LiteRT's optimized builtin kernels. :func:`xnnpack_takes` reproduces that decision for the quantized
+nodes whose arithmetic differs between the two; for value-preserving nodes the decision does not
+change any value. Where the delegate accepts a node and then fails to prepare it (the interpreter then
+fails outright, with no fallback), :func:`xnnpack_takes` raises.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import UnsupportedOpError
+
+if TYPE_CHECKING:
+    from ..ops.base import OpContext, TensorInfo
+
+__all__ = ["xnnpack_takes", "ACTIVATIONS"]
+
+#: Fused activations the delegate maps (``ConvertActivationToOutputRange``).
+ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6")
+_Q8 = ("int8", "uint8")
+
+
+def _per_tensor_q8(t: TensorInfo | None) -> bool:
+    """An int8/uint8 tensor with one scale and one zero point, quantized dimension 0."""
+    if t is None or t.dtype not in _Q8 or t.quant is None:
+        return False
+    q = t.quant
+    return q.scale.size == 1 and q.zero_point.size == 1 and q.quantized_dimension == 0
+
+
+def _float_or_q8(t: TensorInfo | None) -> bool:
+    return t is not None and (t.dtype == "float32" or _per_tensor_q8(t))
+
+
+def _scale(t: TensorInfo) -> np.float32:
+    assert t.quant is not None
+    return np.float32(t.quant.scale[0])
+
+
+def _static(t: TensorInfo | None) -> bool:
+    return t is not None and t.value is not None
+
+
+def _filter_ok(ctx: OpContext, w: TensorInfo | None, axis: int) -> bool:
+    """Static int8 filter, per-tensor or per-channel along ``axis``; uint8 per-tensor with quantized dimension 0."""
+    if not _static(w) or w is None or w.quant is None:
+        return False
+    q = w.quant
+    if w.dtype == "int8":
+        if q.scale.size == 1:
+            return True
+        return q.quantized_dimension == axis and q.scale.size == w.shape[axis]
+    if w.dtype == "uint8":
+        return q.scale.size == 1 and q.quantized_dimension == 0
+    return w.dtype == "float32"
+
+
+def _conv_like(ctx: OpContext, filter_axis: int) -> tuple[bool, str]:
+    x, w = ctx.inputs[0] if ctx.op.opcode != "TRANSPOSE_CONV" else ctx.inputs[2], ctx.inputs[1]
+    bias_pos = 3 if ctx.op.opcode == "TRANSPOSE_CONV" else 2
+    b = ctx.inputs[bias_pos] if len(ctx.inputs) > bias_pos else None
+    y = ctx.outputs[0]
+    if x is None or not _float_or_q8(x) or not _float_or_q8(y):
+        return False, "activations are not float32 or per-tensor int8/uint8"
+    if x.dtype != y.dtype:
+        return False, "input and output types differ"
+    if not _filter_ok(ctx, w, filter_axis):
+        return False, "the filter is not static, or its quantization is not one XNNPACK takes"
+    if ctx.op.opcode != "FULLY_CONNECTED" and ctx.op.opcode != "TRANSPOSE_CONV" and b is None:
+        return False, "no bias tensor"
+    if b is not None and not _static(b):
+        return False, "the bias is not static"
+    if ctx.option("fused_activation_function", "NONE") not in ACTIVATIONS:
+        return False, "fused activation not supported by the delegate"
+    return True, "taken by the XNNPACK delegate"
+
+
+def _binary_scales(ctx: OpContext, lo: float, hi: float, product: bool) -> tuple[bool, str]:
+    a, b, y = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
+    if a is None or b is None:
+        return False, "missing input"
+    if a.dtype == "float32" and b.dtype == "float32" and y.dtype == "float32":
+        return True, "taken by the XNNPACK delegate"
+    if not (_per_tensor_q8(a) and _per_tensor_q8(b) and _per_tensor_q8(y)) or len({a.dtype, b.dtype, y.dtype}) > 1:
+        return False, "inputs and output are not per-tensor int8/uint8 of one type"
+    if ctx.option("fused_activation_function", "NONE") not in ACTIVATIONS:
+        return False, "fused activation not supported by the delegate"
+    so = _scale(y)
+    ratios = [np.float32(_scale(a) * _scale(b)) / so] if product else [_scale(a) / so, _scale(b) / so]
+    for r in ratios:
+        if not lo <= float(r) < hi:
+            return False, f"scale ratio {float(r)!r} outside [{lo}, {hi})"
+    return True, "taken by the XNNPACK delegate"
+
+
+def _quantize(ctx: OpContext) -> tuple[bool, str]:
+    x, y = ctx.inputs[0], ctx.outputs[0]
+    if x is None:
+        return False, "missing input"
+    if x.dtype == "float32" and _per_tensor_q8(y):
+        return True, "taken by the XNNPACK delegate"
+    if _per_tensor_q8(x) and _per_tensor_q8(y) and x.dtype == y.dtype:
+        r = float(_scale(x) / _scale(y))
+        if 1.0 / 256 <= r <= 128:
+            return True, "taken by the XNNPACK delegate"
+        return False, f"scale ratio {r!r} outside [1/256, 128]"
+    return False, "types the delegate does not convert"
+
+
+def _same_quant(a: TensorInfo, b: TensorInfo) -> bool:
+    qa, qb = a.quant, b.quant
+    if qa is None or qb is None:
+        return qa is None and qb is None
+    return bool(np.array_equal(qa.scale, qb.scale) and np.array_equal(qa.zero_point, qb.zero_point))
+
+
+def _fails_in_prepare(ctx: OpContext) -> None:
+    """MAX_POOL_2D and PAD with different input and output quantization: the delegate takes them and fails."""
+    if ctx.op.opcode in ("MAX_POOL_2D", "PAD", "PADV2"):
+        x, y = ctx.inputs[0], ctx.outputs[0]
+        if x is not None and _per_tensor_q8(x) and _per_tensor_q8(y) and not _same_quant(x, y):
+            raise ctx.error(
+                "arithmetic litert-xnnpack: LiteRT's default interpreter fails on this node (the XNNPACK delegate "
+                "takes it, then refuses different input and output quantization in Prepare, with no fallback)",
+                cls=UnsupportedOpError,
+            )
+
+
+def xnnpack_takes(ctx: OpContext) -> tuple[bool, str]:
+    """(whether the XNNPACK delegate takes this node, why): the quantized nodes whose arithmetic it changes."""
+    _fails_in_prepare(ctx)
+    op = ctx.op.opcode
+    x = ctx.inputs[0] if ctx.inputs else None
+    if x is not None and x.dtype == "int16" or any(t.dtype == "int16" for t in ctx.outputs):
+        return False, "int16 tensors are never delegated"
+    if op == "CONV_2D" or op == "FULLY_CONNECTED":
+        return _conv_like(ctx, 0)
+    if op == "DEPTHWISE_CONV_2D":
+        return _conv_like(ctx, 3)
+    if op == "TRANSPOSE_CONV":
+        return _conv_like(ctx, 0)
+    if op in ("ADD", "SUB"):
+        return _binary_scales(ctx, 1.0 / 1024, 256.0, product=False)
+    if op == "MUL":
+        return _binary_scales(ctx, 1.0 / 65536, 256.0, product=True)
+    if op == "QUANTIZE":
+        return _quantize(ctx)
+    if op in ("DEQUANTIZE", "LOGISTIC", "TANH", "RESIZE_BILINEAR"):
+        return (x is not None and _per_tensor_q8(x), "taken by the XNNPACK delegate")
+    if op == "LEAKY_RELU":
+        return _leaky_relu(ctx)
+    if op in ("MEAN", "SUM"):
+        raise ctx.error(
+            "arithmetic litert-xnnpack: which MEAN/SUM nodes the delegate takes is not reproduced yet",
+            cls=UnsupportedOpError,
+        )
+    return False, "not an operator whose quantized arithmetic the delegate changes"
+
+
+def _leaky_relu(ctx: OpContext) -> tuple[bool, str]:
+    x, y = ctx.inputs[0], ctx.outputs[0]
+    if x is None or not (_per_tensor_q8(x) and _per_tensor_q8(y) and x.dtype == y.dtype):
+        return False, "not per-tensor int8/uint8"
+    alpha = np.float32(ctx.option("alpha", 0.0))
+    if not np.isfinite(alpha) or alpha == 0 or abs(float(alpha)) < np.finfo(np.float32).tiny:
+        return False, "alpha is zero or not normal"
+    ratio = np.float32(_scale(x) / _scale(y))
+    neg = np.float32(ratio * alpha)
+    if not (1.0 / 256 <= float(ratio) <= 128 and -127.99609375 <= float(neg) <= 128 and abs(float(neg)) >= 1.0 / 256):
+        return False, "scale ratio or alpha outside what the delegate takes"
+    return True, "taken by the XNNPACK delegate"
