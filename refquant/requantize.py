@@ -25,7 +25,9 @@ Variant                                            Reproduces
 :func:`requantize_concatenation_uint8`             CONCATENATION's float32 rescale of uint8 inputs
 :func:`mbqm_per_tensor_inplace`                    MBQM for one (M, shift <= 0), in place on int64
 :func:`prepare_folded_requant` / :func:`requant_tail`  the conv family's per-channel MBQM folded into an
-                                                   exact float64 accumulation
+                                                   exact float64 accumulation; :func:`requant_block` /
+                                                   :func:`requant_sums` run it on a block (with the
+                                                   checked mode's bound test and literal fallback)
 :func:`resize_bilinear_rounding_shift`             RESIZE_BILINEAR's integer rounding (both builds)
 :func:`mbqm_steps` / :func:`mbqm64_steps`          step-by-step Python-int versions for traces
 =================================================  ===================================================
@@ -42,6 +44,7 @@ wrap). The ``*_steps`` functions work on Python ints and return ``(result, steps
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,6 +88,8 @@ __all__ = [
     "FoldedRequant",
     "prepare_folded_requant",
     "requant_tail",
+    "requant_block",
+    "requant_sums",
     "resize_bilinear_rounding_shift",
     "mbqm_steps",
     "mbqm64_steps",
@@ -657,6 +662,58 @@ def requant_tail(t: np.ndarray, out: np.ndarray, fr: FoldedRequant, cs: slice = 
     u = out.view(np.uint8 if fr.zp_shift == 128 else np.uint16)
     np.copyto(u, t, casting="unsafe")
     np.bitwise_xor(u, u.dtype.type(fr.zp_shift), out=u)
+
+
+def requant_block(
+    t: np.ndarray,
+    out: np.ndarray,
+    fr: FoldedRequant,
+    mode: str,
+    literal: Callable[[NDArray[np.int64], slice], np.ndarray],
+    cs: slice = slice(None),
+) -> None:
+    """Requantize one block ``t`` (float64, shape (..., channels ``cs``), used as scratch) into ``out``.
+
+    ``mode`` "folded": ``t`` already holds ``acc*scale + const`` (exact by prepare's static bound) and goes
+    straight to :func:`requant_tail`. ``mode`` "checked": ``t`` holds the exact integer accumulators
+    (bias folded in, ``fr.folded_bias``); when the block's ``max |acc|`` is within ``fr.checked_limit`` the
+    closed form ``acc*scale + rounding_const`` is exact and :func:`requant_tail` finishes it, else
+    ``out[...] = literal(acc, cs)`` with ``acc`` the int64 accumulators: the caller's literal
+    requantization (which applies its C accumulator's int32 wrap, if any). Either way ``out`` holds
+    ``clamp(MBQM(acc) + zp_out, act_min, act_max)`` of the variant ``fr`` was prepared for.
+    """
+    if mode == "checked":
+        if t.size and max(-float(t.min()), float(t.max())) > fr.checked_limit:
+            out[...] = literal(t.astype(np.int64), cs)
+            return
+        np.multiply(t, fr.scale[cs], out=t)
+        np.add(t, fr.rounding_const[cs], out=t)
+    requant_tail(t, out, fr, cs)
+
+
+def requant_sums(
+    s: np.ndarray,
+    out: np.ndarray,
+    fr: FoldedRequant,
+    mode: str,
+    literal: Callable[[NDArray[np.int64], slice], np.ndarray],
+    cs: slice = slice(None),
+) -> None:
+    """Requantize a block of exact bias-free sums ``s`` (``sum_k x_k (w_k + filter_offset)``, float32 or
+    float64, shape (..., channels ``cs``)) into ``out``.
+
+    "folded": ``t = s*scale + const`` in float64, exact because ``|s|`` is within the static bound
+    (``fr.sums_fit_f32``), then :func:`requant_tail`; "checked": ``t = s + folded_bias`` and
+    :func:`requant_block` (``literal`` as there).
+    """
+    t = np.empty(s.shape)
+    if mode == "folded":
+        np.multiply(s, fr.scale[cs], out=t)
+        np.add(t, fr.const[cs], out=t)
+        requant_tail(t, out, fr, cs)
+    else:
+        np.add(s, fr.folded_bias[cs], out=t, dtype=np.float64)
+        requant_block(t, out, fr, "checked", literal, cs)
 
 
 # ---------------------------------------------------------------------------------------------
