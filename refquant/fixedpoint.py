@@ -529,23 +529,3 @@ def inv_sqrt_quantized_multiplier_exp(values: ArrayLike) -> tuple[NDArray[np.int
     x = np.where(neg, wrap_int32_i64(x << np.where(neg, -shift, 0)), x)
     shift = np.where(neg, 0, shift)
     return np.where(small, 2**31 - 1, x), np.where(small, 0, -shift)
-
-
-# ---------------------------------------------------------------------------------------------
-# Names that moved to refquant.requantize (kept importable from here for callers not yet migrated)
-
-_MOVED_TO_REQUANTIZE = (
-    "multiply_by_quantized_multiplier",
-    "multiply_by_quantized_multiplier_smaller_than_one_exp",
-    "multiply_by_quantized_multiplier_greater_than_one",
-    "multiply_by_quantized_multiplier_int64",
-)
-
-
-def __getattr__(name: str) -> object:
-    """Resolve the MBQM names that moved to :mod:`refquant.requantize` (lazily: that module imports this one)."""
-    if name in _MOVED_TO_REQUANTIZE:
-        from . import requantize
-
-        return getattr(requantize, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

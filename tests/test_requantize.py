@@ -191,16 +191,20 @@ def test_check_rounding_is_the_one_validation():
         rq.check_rounding("x", InputError)
 
 
-def test_fixedpoint_keeps_the_moved_names():
+def test_each_variant_has_one_home():
+    """The MBQM variants and the folded form live in refquant.requantize only: no alias elsewhere."""
+    from refquant.ops import fastpath, fully_connected
+
     for name in (
         "multiply_by_quantized_multiplier",
         "multiply_by_quantized_multiplier_smaller_than_one_exp",
         "multiply_by_quantized_multiplier_greater_than_one",
         "multiply_by_quantized_multiplier_int64",
     ):
-        assert getattr(fp, name) is getattr(rq, name)
-    with pytest.raises(AttributeError):
-        fp.no_such_name  # noqa: B018
+        assert hasattr(rq, name) and not hasattr(fp, name)
+    for name in ("FoldedRequant", "prepare_folded_requant", "requant_tail", "mbqm_scalar_inplace"):
+        assert not hasattr(fastpath, name)
+    assert "FLOAT_SUM_STEPS" not in fully_connected.__all__
 
 
 # ---------------------------------------------------------------------------------------------
