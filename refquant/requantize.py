@@ -56,14 +56,14 @@ from .fixedpoint import (
     INT32_MIN,
     INT64_MAX,
     INT64_MIN,
-    _as_int64,
-    _int_param,
-    _out32,
-    _rdbpot,
-    _srdhm32,
+    checked_int64,
+    checked_int_param,
+    int32_result,
+    rdbpot_i64,
     round_half_away_from_zero,
     rounding_divide_by_pot_py,
     saturating_rounding_doubling_high_mul_py,
+    srdhm32_i64,
     wrap_int,
     wrap_int32_i64,
 )
@@ -152,12 +152,12 @@ def mbqm_double_rounding_reference(x: ArrayLike, multiplier: ArrayLike, shift: A
     the slow, readable version. :func:`mbqm_double_rounding` must agree with it on every input.
     Ranges as in :func:`mbqm_double_rounding`.
     """
-    x64 = _as_int64(x, "x", INT32_MIN, INT32_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 2**31 - 1)
+    x64 = checked_int64(x, "x", INT32_MIN, INT32_MAX)
+    m64 = checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
+    s = checked_int_param(shift, "shift", -31, 2**31 - 1)
     left = np.maximum(s, 0)
     right = np.maximum(-s, 0)
-    return _out32(_rdbpot(_srdhm32(_left_shift_wrap32(x64, left), m64), right))
+    return int32_result(rdbpot_i64(srdhm32_i64(_left_shift_wrap32(x64, left), m64), right))
 
 
 def mbqm_double_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> NDArray[np.int32]:
@@ -175,9 +175,9 @@ def mbqm_double_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) 
     ``x`` of shape ``(..., C)``). Output: int32 array. Computed in one floor division (below); equal to
     :func:`mbqm_double_rounding_reference` everywhere.
     """
-    x64 = _as_int64(x, "x", INT32_MIN, INT32_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 2**31 - 1)
+    x64 = checked_int64(x, "x", INT32_MIN, INT32_MAX)
+    m64 = checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
+    s = checked_int_param(shift, "shift", -31, 2**31 - 1)
     left = np.maximum(s, 0)
     right = np.maximum(-s, 0)
     xs = _left_shift_wrap32(x64, left)
@@ -210,8 +210,8 @@ def mbqm_double_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) 
     if np.any(m64 == INT32_MIN):
         saturated = (xs == INT32_MIN) & (m64 == INT32_MIN)
         if np.any(saturated):
-            res = np.where(saturated, _rdbpot(np.int64(INT32_MAX), right), res)
-    return _out32(res)
+            res = np.where(saturated, rdbpot_i64(np.int64(INT32_MAX), right), res)
+    return int32_result(res)
 
 
 def mbqm_single_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> NDArray[np.int32]:
@@ -223,12 +223,12 @@ def mbqm_single_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) 
     ``x``, ``multiplier``: int32 values; ``shift``: ints in ``[-31, 30]`` (the range LiteRT asserts),
     scalars or arrays broadcastable against ``x``. Output: int32 array.
     """
-    x64 = _as_int64(x, "x", INT32_MIN, INT32_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 30)
+    x64 = checked_int64(x, "x", INT32_MIN, INT32_MAX)
+    m64 = checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
+    s = checked_int_param(shift, "shift", -31, 30)
     ts = 31 - s
     # |x*M| <= 2^62 and the rounding term is <= 2^61: the sum stays below 2^63.
-    return _out32(wrap_int32_i64((x64 * m64 + (np.int64(1) << (ts - 1))) >> ts))
+    return int32_result(wrap_int32_i64((x64 * m64 + (np.int64(1) << (ts - 1))) >> ts))
 
 
 def mbqm_single_rounding_any_shift(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> NDArray[np.int64]:
@@ -269,12 +269,12 @@ def multiply_by_quantized_multiplier_smaller_than_one_exp(
     """
     if check_rounding(rounding) == "single":
         return mbqm_single_rounding(x, multiplier, shift)
-    s = _int_param(shift, "shift", -31, 0)
-    return _out32(
-        _rdbpot(
-            _srdhm32(
-                _as_int64(x, "x", INT32_MIN, INT32_MAX),
-                _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX),
+    s = checked_int_param(shift, "shift", -31, 0)
+    return int32_result(
+        rdbpot_i64(
+            srdhm32_i64(
+                checked_int64(x, "x", INT32_MIN, INT32_MAX),
+                checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX),
             ),
             -s,
         )
@@ -294,9 +294,9 @@ def multiply_by_quantized_multiplier_greater_than_one(
     """
     if check_rounding(rounding) == "single":
         return mbqm_single_rounding(x, multiplier, shift)
-    s = _int_param(shift, "shift", 0, 2**31 - 1)
-    xs = _left_shift_wrap32(_as_int64(x, "x", INT32_MIN, INT32_MAX), s)
-    return _out32(_srdhm32(xs, _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)))
+    s = checked_int_param(shift, "shift", 0, 2**31 - 1)
+    xs = _left_shift_wrap32(checked_int64(x, "x", INT32_MIN, INT32_MAX), s)
+    return int32_result(srdhm32_i64(xs, checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,14 +333,14 @@ def multiply_by_quantized_multiplier_int64(
     ``x``: int64 values; ``multiplier``: int32 values; ``shift``: ints in ``[-31, 14]`` (the range in
     which the C++ shifts are defined). Output: int32 array.
     """
-    x64 = _as_int64(x, "x", INT64_MIN, INT64_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 14)
+    x64 = checked_int64(x, "x", INT64_MIN, INT64_MAX)
+    m64 = checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
+    s = checked_int_param(shift, "shift", -31, 14)
     reduced = mbqm64_reduced_multiplier(m64)
     total_shift = 15 - s
     with np.errstate(over="ignore"):
         acc = x64 * reduced + (np.int64(1) << (total_shift - 1))
-    return _out32(wrap_int32_i64(acc >> total_shift))
+    return int32_result(wrap_int32_i64(acc >> total_shift))
 
 
 # ---------------------------------------------------------------------------------------------
