@@ -17,6 +17,9 @@ Conventions
   (result in the narrow dtype), :func:`wrap_int32_i64` / :func:`wrap_int16_i64` (wrapped values kept in
   int64, for further int64 steps) and :func:`wrap_int` (Python ints, any width).
 * Computation is done in int64. Each function says why int64 cannot overflow (the bound is in a comment).
+  The building blocks :mod:`refquant.requantize` composes are public too: the argument checks
+  (:func:`checked_int64`, :func:`checked_int_param`), the unchecked int64 forms of SRDHM and
+  RoundingDivideByPOT (:func:`srdhm32_i64`, :func:`rdbpot_i64`) and :func:`int32_result`.
 * C integer semantics: ``/`` truncates toward zero, ``>>`` on signed values floors. "wrap" means the
   two's-complement wrap that x86 performs on signed overflow (undefined behaviour in C, relied on by
   LiteRT in a few places, each named in the docstring).
@@ -44,6 +47,11 @@ __all__ = [
     "wrap_int32_i64",
     "wrap_int16_i64",
     "wrap_int",
+    "checked_int64",
+    "checked_int_param",
+    "int32_result",
+    "srdhm32_i64",
+    "rdbpot_i64",
     "saturating_rounding_doubling_high_mul",
     "saturating_rounding_doubling_high_mul_int16",
     "saturating_doubling_high_mul_int16",
@@ -95,7 +103,7 @@ _I64 = np.int64
 # Argument handling
 
 
-def _as_int64(x: ArrayLike, name: str, lo: int, hi: int) -> NDArray[np.int64]:
+def checked_int64(x: ArrayLike, name: str, lo: int, hi: int) -> NDArray[np.int64]:
     """Return ``x`` as an int64 array, checking every value lies in ``[lo, hi]``.
 
     The range check is skipped when the dtype already guarantees it (e.g. int8/int16/int32 for an int32
@@ -124,9 +132,9 @@ def _as_int64(x: ArrayLike, name: str, lo: int, hi: int) -> NDArray[np.int64]:
     return a.astype(np.int64)
 
 
-def _int_param(x: ArrayLike, name: str, lo: int, hi: int) -> NDArray[np.int64]:
+def checked_int_param(x: ArrayLike, name: str, lo: int, hi: int) -> NDArray[np.int64]:
     """A shift/exponent argument: a scalar or array of ints in ``[lo, hi]`` (raises ``ValueError``)."""
-    return _as_int64(x, name, lo, hi)
+    return checked_int64(x, name, lo, hi)
 
 
 def _is16(x: ArrayLike) -> bool:
@@ -180,7 +188,8 @@ def wrap_int(v: int, bits: int) -> int:
     return ((int(v) + half) % (1 << bits)) - half
 
 
-def _out32(v: ArrayLike) -> NDArray[np.int32]:
+def int32_result(v: ArrayLike) -> NDArray[np.int32]:
+    """int64 values already in the int32 range, as the int32 array a function returns (no wrap, no check)."""
     return np.asarray(v, dtype=np.int64).astype(np.int32)
 
 
@@ -192,7 +201,8 @@ def _out16(v: ArrayLike) -> NDArray[np.int16]:
 # Kernels on int64 arrays holding in-range values (no validation; used by the public wrappers)
 
 
-def _srdhm32(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
+def srdhm32_i64(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
+    """:func:`saturating_rounding_doubling_high_mul` on int64 arrays of int32 values, unchecked (int64 result)."""
     # p = a*b lies in [-2^62 + 2^31, 2^62]; p + 2^30 cannot overflow int64.
     # gemmlowp: trunc((p + (p >= 0 ? 2^30 : 1 - 2^30)) / 2^31) == floor((p + 2^30) / 2^31) for all p.
     res = (a * b + (1 << 30)) >> 31
@@ -210,7 +220,8 @@ def _srdhm16(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
     return res
 
 
-def _rdbpot(x: NDArray[np.int64], e: NDArray[np.int64] | int, bits: int = 32) -> NDArray[np.int64]:
+def rdbpot_i64(x: NDArray[np.int64], e: NDArray[np.int64] | int, bits: int = 32) -> NDArray[np.int64]:
+    """:func:`rounding_divide_by_pot` on int64 arrays of int``bits`` values, unchecked (int64 result)."""
     # gemmlowp RoundingDivideByPOT, literally: mask = (1ll << e) - 1 converted to the raw type.
     mask = (np.int64(1) << np.asarray(e, dtype=np.int64)) - 1
     if bits == 16:
@@ -238,10 +249,10 @@ def _srmbpot(x: NDArray[np.int64], e: NDArray[np.int64] | int, bits: int = 32) -
             return x
         if ei > 0:
             return _shift_left_saturating(x, ei, bits)
-        return _rdbpot(x, -ei, bits)
+        return rdbpot_i64(x, -ei, bits)
     pos = np.maximum(ea, 1)
     left = _shift_left_saturating(x, np.minimum(pos, bits - 1), bits)
-    right = _rdbpot(x, np.maximum(-ea, 0), bits)
+    right = rdbpot_i64(x, np.maximum(-ea, 0), bits)
     return np.where(ea > 0, left, np.where(ea < 0, right, x))
 
 
@@ -258,7 +269,9 @@ def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> NDArray
 
     Inputs: int32 values (broadcastable). Output: int32 array, in ``[-2^31 + 1, 2^31 - 1]``.
     """
-    return _out32(_srdhm32(_as_int64(a, "a", INT32_MIN, INT32_MAX), _as_int64(b, "b", INT32_MIN, INT32_MAX)))
+    return int32_result(
+        srdhm32_i64(checked_int64(a, "a", INT32_MIN, INT32_MAX), checked_int64(b, "b", INT32_MIN, INT32_MAX))
+    )
 
 
 def saturating_rounding_doubling_high_mul_int16(a: ArrayLike, b: ArrayLike) -> NDArray[np.int16]:
@@ -269,7 +282,7 @@ def saturating_rounding_doubling_high_mul_int16(a: ArrayLike, b: ArrayLike) -> N
 
     Inputs: int16 values (broadcastable). Output: int16 array.
     """
-    return _out16(_srdhm16(_as_int64(a, "a", INT16_MIN, INT16_MAX), _as_int64(b, "b", INT16_MIN, INT16_MAX)))
+    return _out16(_srdhm16(checked_int64(a, "a", INT16_MIN, INT16_MAX), checked_int64(b, "b", INT16_MIN, INT16_MAX)))
 
 
 def saturating_doubling_high_mul_int16(a: ArrayLike, b: ArrayLike) -> NDArray[np.int16]:
@@ -281,8 +294,8 @@ def saturating_doubling_high_mul_int16(a: ArrayLike, b: ArrayLike) -> NDArray[np
 
     Inputs: int16 values (broadcastable). Output: int16 array.
     """
-    a64 = _as_int64(a, "a", INT16_MIN, INT16_MAX)
-    b64 = _as_int64(b, "b", INT16_MIN, INT16_MAX)
+    a64 = checked_int64(a, "a", INT16_MIN, INT16_MAX)
+    b64 = checked_int64(b, "b", INT16_MIN, INT16_MAX)
     p = a64 * b64
     res = np.where(p >= 0, p >> 15, -((-p) >> 15))  # C '/' truncates toward zero
     res = np.where((a64 == INT16_MIN) & (b64 == INT16_MIN), INT16_MAX, res)
@@ -300,10 +313,10 @@ def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> NDArray[np.sign
 
     Inputs: int32 values (any other dtype) or int16 values (int16 dtype). Output: int32 or int16 array.
     """
-    e = _int_param(exponent, "exponent", 0, 31)
+    e = checked_int_param(exponent, "exponent", 0, 31)
     if _is16(x):
-        return _out16(_rdbpot(_as_int64(x, "x", INT16_MIN, INT16_MAX), e, bits=16))
-    return _out32(_rdbpot(_as_int64(x, "x", INT32_MIN, INT32_MAX), e))
+        return _out16(rdbpot_i64(checked_int64(x, "x", INT16_MIN, INT16_MAX), e, bits=16))
+    return int32_result(rdbpot_i64(checked_int64(x, "x", INT32_MIN, INT32_MAX), e))
 
 
 def rounding_half_sum(a: ArrayLike, b: ArrayLike) -> NDArray[np.signedinteger]:
@@ -313,11 +326,11 @@ def rounding_half_sum(a: ArrayLike, b: ArrayLike) -> NDArray[np.signedinteger]:
     int32 inputs -> int32 result.
     """
     if _is16(a) and _is16(b):
-        s = _as_int64(a, "a", INT16_MIN, INT16_MAX) + _as_int64(b, "b", INT16_MIN, INT16_MAX)
+        s = checked_int64(a, "a", INT16_MIN, INT16_MAX) + checked_int64(b, "b", INT16_MIN, INT16_MAX)
         return _out16(np.where(s >= 0, (s + 1) >> 1, s >> 1))
-    s = _as_int64(a, "a", INT32_MIN, INT32_MAX) + _as_int64(b, "b", INT32_MIN, INT32_MAX)
+    s = checked_int64(a, "a", INT32_MIN, INT32_MAX) + checked_int64(b, "b", INT32_MIN, INT32_MAX)
     # trunc((s + sign(s)) / 2): for s >= 0 that is floor((s+1)/2); for s < 0 it is floor(s/2).
-    return _out32(np.where(s >= 0, (s + 1) >> 1, s >> 1))
+    return int32_result(np.where(s >= 0, (s + 1) >> 1, s >> 1))
 
 
 def saturating_rounding_multiply_by_pot(x: ArrayLike, exponent: ArrayLike) -> NDArray[np.signedinteger]:
@@ -331,10 +344,10 @@ def saturating_rounding_multiply_by_pot(x: ArrayLike, exponent: ArrayLike) -> ND
     Output: int16 array for an int16 ``x``, otherwise int32.
     """
     if _is16(x):
-        e = _int_param(exponent, "exponent", -31, 15)
-        return _out16(_srmbpot(_as_int64(x, "x", INT16_MIN, INT16_MAX), e, bits=16))
-    e = _int_param(exponent, "exponent", -31, 31)
-    return _out32(_srmbpot(_as_int64(x, "x", INT32_MIN, INT32_MAX), e))
+        e = checked_int_param(exponent, "exponent", -31, 15)
+        return _out16(_srmbpot(checked_int64(x, "x", INT16_MIN, INT16_MAX), e, bits=16))
+    e = checked_int_param(exponent, "exponent", -31, 31)
+    return int32_result(_srmbpot(checked_int64(x, "x", INT32_MIN, INT32_MAX), e))
 
 
 def rounding_divide_by_pot_x86(x: ArrayLike, exponent: ArrayLike) -> NDArray[np.int64]:
@@ -416,7 +429,7 @@ def count_leading_zeros32(x: ArrayLike) -> NDArray[np.int32]:
     if a.dtype == np.uint32:
         u = a.astype(np.int64)
     else:
-        u = _as_int64(x, "x", INT32_MIN, 2**32 - 1) & 0xFFFFFFFF
+        u = checked_int64(x, "x", INT32_MIN, 2**32 - 1) & 0xFFFFFFFF
     # frexp of an integer below 2^53 is exact: v = m * 2^e with 0.5 <= m < 1, so e is bit_length(v).
     _, e = np.frexp(u.astype(np.float64))
     return np.asarray(32 - e, dtype=np.int32)
@@ -429,14 +442,14 @@ def count_leading_zeros32(x: ArrayLike) -> NDArray[np.int32]:
 def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: NDArray[np.int64]) -> NDArray[np.int64]:
     """Q0.31 ``a`` in [-1/4, 0) -> Q0.31 exp(a): a 4th-order Taylor expansion around -1/8."""
     x = wrap_int32_i64(a + (1 << 28))  # a + 1/8
-    x2 = _srdhm32(x, x)
-    x3 = _srdhm32(x2, x)
-    x4 = _srdhm32(x2, x2)
-    x4_over_4 = _rdbpot(x4, 2)
-    inner = wrap_int32_i64(_srdhm32(wrap_int32_i64(x4_over_4 + x3), np.int64(_ONE_THIRD_Q31)) + x2)
-    x4_over_24_plus_x3_over_6_plus_x2_over_2 = _rdbpot(inner, 1)
+    x2 = srdhm32_i64(x, x)
+    x3 = srdhm32_i64(x2, x)
+    x4 = srdhm32_i64(x2, x2)
+    x4_over_4 = rdbpot_i64(x4, 2)
+    inner = wrap_int32_i64(srdhm32_i64(wrap_int32_i64(x4_over_4 + x3), np.int64(_ONE_THIRD_Q31)) + x2)
+    x4_over_24_plus_x3_over_6_plus_x2_over_2 = rdbpot_i64(inner, 1)
     c = np.int64(_EXP_MINUS_ONE_EIGHTH_Q31)
-    return wrap_int32_i64(c + _srdhm32(c, wrap_int32_i64(x + x4_over_24_plus_x3_over_6_plus_x2_over_2)))
+    return wrap_int32_i64(c + srdhm32_i64(c, wrap_int32_i64(x + x4_over_24_plus_x3_over_6_plus_x2_over_2)))
 
 
 def exp_on_negative_values(a: ArrayLike, integer_bits: int) -> NDArray[np.int32]:
@@ -457,7 +470,7 @@ def exp_on_negative_values(a: ArrayLike, integer_bits: int) -> NDArray[np.int32]
         raise ValueError(f"integer_bits must be an int in [0, 29], got {integer_bits!r}")
     ib = int(integer_bits)
     frac = 31 - ib
-    a64 = _as_int64(a, "a", INT32_MIN, INT32_MAX)
+    a64 = checked_int64(a, "a", INT32_MIN, INT32_MAX)
     one_quarter = 1 << (frac - 2)
     a_mod_quarter_minus_one_quarter = wrap_int32_i64((a64 & (one_quarter - 1)) - one_quarter)
     # Rescale<0>: from integer_bits to 0 integer bits is a saturating multiply by 2^integer_bits.
@@ -467,11 +480,11 @@ def exp_on_negative_values(a: ArrayLike, integer_bits: int) -> NDArray[np.int32]
     for k, multiplier in EXP_BARREL_SHIFTER_MULTIPLIERS.items():
         if ib > k:
             selected = (remainder & (1 << (frac + k))) != 0
-            result = np.where(selected, _srdhm32(result, np.int64(multiplier)), result)
+            result = np.where(selected, srdhm32_i64(result, np.int64(multiplier)), result)
     if ib > 5:
         result = np.where(a64 < -(1 << (36 - ib)), 0, result)  # below -32: exp underflows to 0
     result = np.where(a64 == 0, INT32_MAX, result)
-    return _out32(result)
+    return int32_result(result)
 
 
 def one_over_one_plus_x_for_x_in_0_1(a: ArrayLike) -> NDArray[np.int32]:
@@ -483,16 +496,16 @@ def one_over_one_plus_x_for_x_in_0_1(a: ArrayLike) -> NDArray[np.int32]:
 
     ``a``: int32 values. Output: int32 array.
     """
-    a64 = _as_int64(a, "a", INT32_MIN, INT32_MAX)
+    a64 = checked_int64(a, "a", INT32_MIN, INT32_MAX)
     s = a64 + INT32_MAX
     half_denominator = np.where(s >= 0, (s + 1) >> 1, s >> 1)  # RoundingHalfSum(a, One)
-    x = wrap_int32_i64(_48_OVER_17_Q29 + _srdhm32(half_denominator, np.int64(_NEG_32_OVER_17_Q29)))
+    x = wrap_int32_i64(_48_OVER_17_Q29 + srdhm32_i64(half_denominator, np.int64(_NEG_32_OVER_17_Q29)))
     one_q29 = 1 << 29
     for _ in range(3):
-        half_denominator_times_x = _srdhm32(half_denominator, x)
+        half_denominator_times_x = srdhm32_i64(half_denominator, x)
         one_minus_half_denominator_times_x = wrap_int32_i64(one_q29 - half_denominator_times_x)
-        x = wrap_int32_i64(x + _srmbpot(_srdhm32(x, one_minus_half_denominator_times_x), 2))
-    return _out32(_srmbpot(x, 1))
+        x = wrap_int32_i64(x + _srmbpot(srdhm32_i64(x, one_minus_half_denominator_times_x), 2))
+    return int32_result(_srmbpot(x, 1))
 
 
 def inv_sqrt_quantized_multiplier_exp(values: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -529,23 +542,3 @@ def inv_sqrt_quantized_multiplier_exp(values: ArrayLike) -> tuple[NDArray[np.int
     x = np.where(neg, wrap_int32_i64(x << np.where(neg, -shift, 0)), x)
     shift = np.where(neg, 0, shift)
     return np.where(small, 2**31 - 1, x), np.where(small, 0, -shift)
-
-
-# ---------------------------------------------------------------------------------------------
-# Names that moved to refquant.requantize (kept importable from here for callers not yet migrated)
-
-_MOVED_TO_REQUANTIZE = (
-    "multiply_by_quantized_multiplier",
-    "multiply_by_quantized_multiplier_smaller_than_one_exp",
-    "multiply_by_quantized_multiplier_greater_than_one",
-    "multiply_by_quantized_multiplier_int64",
-)
-
-
-def __getattr__(name: str) -> object:
-    """Resolve the MBQM names that moved to :mod:`refquant.requantize` (lazily: that module imports this one)."""
-    if name in _MOVED_TO_REQUANTIZE:
-        from . import requantize
-
-        return getattr(requantize, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

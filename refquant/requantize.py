@@ -25,7 +25,9 @@ Variant                                            Reproduces
 :func:`requantize_concatenation_uint8`             CONCATENATION's float32 rescale of uint8 inputs
 :func:`mbqm_per_tensor_inplace`                    MBQM for one (M, shift <= 0), in place on int64
 :func:`prepare_folded_requant` / :func:`requant_tail`  the conv family's per-channel MBQM folded into an
-                                                   exact float64 accumulation
+                                                   exact float64 accumulation; :func:`requant_block` /
+                                                   :func:`requant_sums` run it on a block (with the
+                                                   checked mode's bound test and literal fallback)
 :func:`resize_bilinear_rounding_shift`             RESIZE_BILINEAR's integer rounding (both builds)
 :func:`mbqm_steps` / :func:`mbqm64_steps`          step-by-step Python-int versions for traces
 =================================================  ===================================================
@@ -42,6 +44,7 @@ wrap). The ``*_steps`` functions work on Python ints and return ``(result, steps
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,14 +56,14 @@ from .fixedpoint import (
     INT32_MIN,
     INT64_MAX,
     INT64_MIN,
-    _as_int64,
-    _int_param,
-    _out32,
-    _rdbpot,
-    _srdhm32,
+    checked_int64,
+    checked_int_param,
+    int32_result,
+    rdbpot_i64,
     round_half_away_from_zero,
     rounding_divide_by_pot_py,
     saturating_rounding_doubling_high_mul_py,
+    srdhm32_i64,
     wrap_int,
     wrap_int32_i64,
 )
@@ -85,6 +88,8 @@ __all__ = [
     "FoldedRequant",
     "prepare_folded_requant",
     "requant_tail",
+    "requant_block",
+    "requant_sums",
     "resize_bilinear_rounding_shift",
     "mbqm_steps",
     "mbqm64_steps",
@@ -147,12 +152,12 @@ def mbqm_double_rounding_reference(x: ArrayLike, multiplier: ArrayLike, shift: A
     the slow, readable version. :func:`mbqm_double_rounding` must agree with it on every input.
     Ranges as in :func:`mbqm_double_rounding`.
     """
-    x64 = _as_int64(x, "x", INT32_MIN, INT32_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 2**31 - 1)
+    x64 = checked_int64(x, "x", INT32_MIN, INT32_MAX)
+    m64 = checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
+    s = checked_int_param(shift, "shift", -31, 2**31 - 1)
     left = np.maximum(s, 0)
     right = np.maximum(-s, 0)
-    return _out32(_rdbpot(_srdhm32(_left_shift_wrap32(x64, left), m64), right))
+    return int32_result(rdbpot_i64(srdhm32_i64(_left_shift_wrap32(x64, left), m64), right))
 
 
 def mbqm_double_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> NDArray[np.int32]:
@@ -170,9 +175,9 @@ def mbqm_double_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) 
     ``x`` of shape ``(..., C)``). Output: int32 array. Computed in one floor division (below); equal to
     :func:`mbqm_double_rounding_reference` everywhere.
     """
-    x64 = _as_int64(x, "x", INT32_MIN, INT32_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 2**31 - 1)
+    x64 = checked_int64(x, "x", INT32_MIN, INT32_MAX)
+    m64 = checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
+    s = checked_int_param(shift, "shift", -31, 2**31 - 1)
     left = np.maximum(s, 0)
     right = np.maximum(-s, 0)
     xs = _left_shift_wrap32(x64, left)
@@ -205,8 +210,8 @@ def mbqm_double_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) 
     if np.any(m64 == INT32_MIN):
         saturated = (xs == INT32_MIN) & (m64 == INT32_MIN)
         if np.any(saturated):
-            res = np.where(saturated, _rdbpot(np.int64(INT32_MAX), right), res)
-    return _out32(res)
+            res = np.where(saturated, rdbpot_i64(np.int64(INT32_MAX), right), res)
+    return int32_result(res)
 
 
 def mbqm_single_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> NDArray[np.int32]:
@@ -218,12 +223,12 @@ def mbqm_single_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) 
     ``x``, ``multiplier``: int32 values; ``shift``: ints in ``[-31, 30]`` (the range LiteRT asserts),
     scalars or arrays broadcastable against ``x``. Output: int32 array.
     """
-    x64 = _as_int64(x, "x", INT32_MIN, INT32_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 30)
+    x64 = checked_int64(x, "x", INT32_MIN, INT32_MAX)
+    m64 = checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
+    s = checked_int_param(shift, "shift", -31, 30)
     ts = 31 - s
     # |x*M| <= 2^62 and the rounding term is <= 2^61: the sum stays below 2^63.
-    return _out32(wrap_int32_i64((x64 * m64 + (np.int64(1) << (ts - 1))) >> ts))
+    return int32_result(wrap_int32_i64((x64 * m64 + (np.int64(1) << (ts - 1))) >> ts))
 
 
 def mbqm_single_rounding_any_shift(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> NDArray[np.int64]:
@@ -264,12 +269,12 @@ def multiply_by_quantized_multiplier_smaller_than_one_exp(
     """
     if check_rounding(rounding) == "single":
         return mbqm_single_rounding(x, multiplier, shift)
-    s = _int_param(shift, "shift", -31, 0)
-    return _out32(
-        _rdbpot(
-            _srdhm32(
-                _as_int64(x, "x", INT32_MIN, INT32_MAX),
-                _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX),
+    s = checked_int_param(shift, "shift", -31, 0)
+    return int32_result(
+        rdbpot_i64(
+            srdhm32_i64(
+                checked_int64(x, "x", INT32_MIN, INT32_MAX),
+                checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX),
             ),
             -s,
         )
@@ -289,9 +294,9 @@ def multiply_by_quantized_multiplier_greater_than_one(
     """
     if check_rounding(rounding) == "single":
         return mbqm_single_rounding(x, multiplier, shift)
-    s = _int_param(shift, "shift", 0, 2**31 - 1)
-    xs = _left_shift_wrap32(_as_int64(x, "x", INT32_MIN, INT32_MAX), s)
-    return _out32(_srdhm32(xs, _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)))
+    s = checked_int_param(shift, "shift", 0, 2**31 - 1)
+    xs = _left_shift_wrap32(checked_int64(x, "x", INT32_MIN, INT32_MAX), s)
+    return int32_result(srdhm32_i64(xs, checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,14 +333,14 @@ def multiply_by_quantized_multiplier_int64(
     ``x``: int64 values; ``multiplier``: int32 values; ``shift``: ints in ``[-31, 14]`` (the range in
     which the C++ shifts are defined). Output: int32 array.
     """
-    x64 = _as_int64(x, "x", INT64_MIN, INT64_MAX)
-    m64 = _as_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
-    s = _int_param(shift, "shift", -31, 14)
+    x64 = checked_int64(x, "x", INT64_MIN, INT64_MAX)
+    m64 = checked_int64(multiplier, "multiplier", INT32_MIN, INT32_MAX)
+    s = checked_int_param(shift, "shift", -31, 14)
     reduced = mbqm64_reduced_multiplier(m64)
     total_shift = 15 - s
     with np.errstate(over="ignore"):
         acc = x64 * reduced + (np.int64(1) << (total_shift - 1))
-    return _out32(wrap_int32_i64(acc >> total_shift))
+    return int32_result(wrap_int32_i64(acc >> total_shift))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -657,6 +662,58 @@ def requant_tail(t: np.ndarray, out: np.ndarray, fr: FoldedRequant, cs: slice = 
     u = out.view(np.uint8 if fr.zp_shift == 128 else np.uint16)
     np.copyto(u, t, casting="unsafe")
     np.bitwise_xor(u, u.dtype.type(fr.zp_shift), out=u)
+
+
+def requant_block(
+    t: np.ndarray,
+    out: np.ndarray,
+    fr: FoldedRequant,
+    mode: str,
+    literal: Callable[[NDArray[np.int64], slice], np.ndarray],
+    cs: slice = slice(None),
+) -> None:
+    """Requantize one block ``t`` (float64, shape (..., channels ``cs``), used as scratch) into ``out``.
+
+    ``mode`` "folded": ``t`` already holds ``acc*scale + const`` (exact by prepare's static bound) and goes
+    straight to :func:`requant_tail`. ``mode`` "checked": ``t`` holds the exact integer accumulators
+    (bias folded in, ``fr.folded_bias``); when the block's ``max |acc|`` is within ``fr.checked_limit`` the
+    closed form ``acc*scale + rounding_const`` is exact and :func:`requant_tail` finishes it, else
+    ``out[...] = literal(acc, cs)`` with ``acc`` the int64 accumulators: the caller's literal
+    requantization (which applies its C accumulator's int32 wrap, if any). Either way ``out`` holds
+    ``clamp(MBQM(acc) + zp_out, act_min, act_max)`` of the variant ``fr`` was prepared for.
+    """
+    if mode == "checked":
+        if t.size and max(-float(t.min()), float(t.max())) > fr.checked_limit:
+            out[...] = literal(t.astype(np.int64), cs)
+            return
+        np.multiply(t, fr.scale[cs], out=t)
+        np.add(t, fr.rounding_const[cs], out=t)
+    requant_tail(t, out, fr, cs)
+
+
+def requant_sums(
+    s: np.ndarray,
+    out: np.ndarray,
+    fr: FoldedRequant,
+    mode: str,
+    literal: Callable[[NDArray[np.int64], slice], np.ndarray],
+    cs: slice = slice(None),
+) -> None:
+    """Requantize a block of exact bias-free sums ``s`` (``sum_k x_k (w_k + filter_offset)``, float32 or
+    float64, shape (..., channels ``cs``)) into ``out``.
+
+    "folded": ``t = s*scale + const`` in float64, exact because ``|s|`` is within the static bound
+    (``fr.sums_fit_f32``), then :func:`requant_tail`; "checked": ``t = s + folded_bias`` and
+    :func:`requant_block` (``literal`` as there).
+    """
+    t = np.empty(s.shape)
+    if mode == "folded":
+        np.multiply(s, fr.scale[cs], out=t)
+        np.add(t, fr.const[cs], out=t)
+        requant_tail(t, out, fr, cs)
+    else:
+        np.add(s, fr.folded_bias[cs], out=t, dtype=np.float64)
+        requant_block(t, out, fr, "checked", literal, cs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ exact ties; Hypothesis adds random values (example counts bounded by the test pr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 
@@ -190,16 +191,20 @@ def test_check_rounding_is_the_one_validation():
         rq.check_rounding("x", InputError)
 
 
-def test_fixedpoint_keeps_the_moved_names():
+def test_each_variant_has_one_home():
+    """The MBQM variants and the folded form live in refquant.requantize only: no alias elsewhere."""
+    from refquant.ops import fastpath, fully_connected
+
     for name in (
         "multiply_by_quantized_multiplier",
         "multiply_by_quantized_multiplier_smaller_than_one_exp",
         "multiply_by_quantized_multiplier_greater_than_one",
         "multiply_by_quantized_multiplier_int64",
     ):
-        assert getattr(fp, name) is getattr(rq, name)
-    with pytest.raises(AttributeError):
-        fp.no_such_name  # noqa: B018
+        assert hasattr(rq, name) and not hasattr(fp, name)
+    for name in ("FoldedRequant", "prepare_folded_requant", "requant_tail", "mbqm_scalar_inplace"):
+        assert not hasattr(fastpath, name)
+    assert "FLOAT_SUM_STEPS" not in fully_connected.__all__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,13 +336,8 @@ def test_mbqm_steps_name_each_rounding():
 # The folded per-channel form (the conv family's fast path)
 
 
-@settings(max_examples=30, deadline=None)
-@given(
-    st.sampled_from(["double", "single", "mbqm64"]),
-    st.integers(0, 2**32 - 1),
-    st.sampled_from([(-128, 127), (0, 127), (-20, 60)]),
-)
-def test_folded_requant_equals_literal(kind, seed, act):
+def folded_case(kind: str, seed: int, act: tuple[int, int]):
+    """A random per-channel layer: (FoldedRequant, exact bias-free sums, literal(acc, cs), expected output)."""
     rng = np.random.default_rng(seed)
     o, k, n = 6, 20, 50
     in_dt = np.int16 if kind == "mbqm64" else np.int8
@@ -366,20 +366,65 @@ def test_folded_requant_equals_literal(kind, seed, act):
         out_dtype=out_dtype,
     )
     assert fr is not None
+
+    def literal(acc: np.ndarray, cs: slice = slice(None)) -> np.ndarray:
+        if kind == "mbqm64":
+            scaled = rq.multiply_by_quantized_multiplier_int64(acc, m[cs], sh[cs])
+        else:
+            scaled = rq.multiply_by_quantized_multiplier(fp.wrap_int32(acc), m[cs], sh[cs], kind)
+        return np.clip(fp.wrap_int32_i64(scaled.astype(np.int64) + output_offset), lo, hi).astype(out_dtype)
+
     acc = (x.astype(np.int64) + input_offset) @ w.astype(np.int64).T + bias
-    if kind == "mbqm64":
-        scaled = rq.multiply_by_quantized_multiplier_int64(acc, m, sh)
-    else:
-        scaled = rq.multiply_by_quantized_multiplier(acc, m, sh, kind)
-    literal = np.clip(fp.wrap_int32_i64(scaled.astype(np.int64) + output_offset), lo, hi)
     sums = x.astype(np.float64) @ w.astype(np.float64).T  # exact: far below 2^53
-    out = np.empty((n, o), np.dtype(out_dtype))
+    return fr, sums, literal, literal(acc)
+
+
+KINDS = st.sampled_from(["double", "single", "mbqm64"])
+ACTS = st.sampled_from([(-128, 127), (0, 127), (-20, 60)])
+
+
+@settings(max_examples=30, deadline=None)
+@given(KINDS, st.integers(0, 2**32 - 1), ACTS)
+def test_folded_requant_equals_literal(kind, seed, act):
+    fr, sums, _, expected = folded_case(kind, seed, act)
+    out = np.empty(expected.shape, expected.dtype)
     if fr.mode == "folded":
         t = sums * fr.scale + fr.const
     else:
         t = (sums + fr.folded_bias) * fr.scale + fr.rounding_const
     rq.requant_tail(t, out, fr)
-    np.testing.assert_array_equal(out, literal)
+    np.testing.assert_array_equal(out, expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(KINDS, st.integers(0, 2**32 - 1), ACTS)
+def test_requant_block_and_sums_equal_literal(kind, seed, act):
+    """Both modes of requant_block / requant_sums, on every channel and on a channel block, and the checked
+    mode's fallback to the caller's literal requantization when a block exceeds the proven limit."""
+    fr, sums, literal, expected = folded_case(kind, seed, act)
+    calls = []
+
+    def counted(acc: np.ndarray, cs: slice) -> np.ndarray:
+        calls.append(cs)
+        return literal(acc, cs)
+
+    modes = {fr.mode, "checked"}  # "folded" only where prepare proved it exact
+    sum_dtype = np.float32 if fr.sums_fit_f32 else np.float64  # as the kernels choose
+    for cs in (slice(None), slice(2, 5)):
+        for mode in modes:
+            out = np.empty(expected[:, cs].shape, expected.dtype)
+            rq.requant_sums(sums[:, cs].astype(sum_dtype), out, fr, mode, counted, cs)
+            np.testing.assert_array_equal(out, expected[:, cs])
+            t = sums[:, cs] * fr.scale[cs] + fr.const[cs] if mode == "folded" else sums[:, cs] + fr.folded_bias[cs]
+            out = np.empty_like(out)
+            rq.requant_block(t, out, fr, mode, counted, cs)
+            np.testing.assert_array_equal(out, expected[:, cs])
+    assert calls == []  # the limit holds for these small layers
+    unproven = dataclasses.replace(fr, checked_limit=-1.0)
+    out = np.empty_like(expected[:, 1:])
+    rq.requant_sums(sums[:, 1:].astype(sum_dtype), out, unproven, "checked", counted, slice(1, None))
+    np.testing.assert_array_equal(out, expected[:, 1:])
+    assert calls == [slice(1, None)]
 
 
 # ---------------------------------------------------------------------------------------------

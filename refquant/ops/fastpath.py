@@ -4,30 +4,19 @@ The readable kernels (``_raw_acc`` + ``_requantize`` in :mod:`refquant.ops.conv`
 :class:`~refquant.ops.conv.common.QuantConvBase`) compute the integer
 accumulator and then the fixed-point requantization literally. The fast path produces the *same
 integers* with far fewer NumPy passes: the requantization is folded into a float64 accumulation
-(:func:`refquant.requantize.prepare_folded_requant`, :func:`refquant.requantize.requant_tail`; the
-proof of exactness is there), and this module provides the exact blocked float32/float64 products
-(:func:`exact_matmul_blocked`) and the block sizes (:func:`rows_per_block`).
-
-``FoldedRequant``, ``prepare_folded_requant``, ``requant_tail`` and ``mbqm_scalar_inplace`` (now
-:func:`refquant.requantize.mbqm_per_tensor_inplace`) are re-exported here for the callers that import
-them from this module.
+(:func:`refquant.requantize.prepare_folded_requant` and the block functions beside it; the proof of
+exactness is there), and this module provides the exact blocked float32/float64 products
+(:func:`exact_matmul_blocked`) and the block sizes (:func:`rows_per_block`). No requantization lives here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..requantize import FoldedRequant, prepare_folded_requant, requant_tail
-from ..requantize import mbqm_per_tensor_inplace as mbqm_scalar_inplace
-
 __all__ = [
-    "FoldedRequant",
-    "prepare_folded_requant",
-    "requant_tail",
     "rows_per_block",
     "exact_matmul_blocked",
     "BLOCK_ELEMENTS",
-    "mbqm_scalar_inplace",
 ]
 
 #: Target size of one output block of the blocked kernels, in elements (512 KiB as float64): big enough for

@@ -45,16 +45,11 @@ from .matmul import (
     symmetric_quantize_rows,
 )
 
-# FLOAT_SUM_STEPS, symmetric_quantize_rows and asymmetric_quantize_rows stay importable from here for
-# refquant.ops.conv until it imports them from refquant.ops.matmul.
 __all__ = [
     "FullyConnectedQuantData",
     "FullyConnectedHybridData",
-    "symmetric_quantize_rows",
-    "asymmetric_quantize_rows",
     "FullyConnectedFloatData",
     "prepare_fully_connected",
-    "FLOAT_SUM_STEPS",
 ]
 
 #: Fused activations the FC kernel accepts for non-hybrid inputs (fully_connected.cc Prepare).

@@ -690,7 +690,7 @@ def _assert_same_floats(a, b):
 
 
 def test_fast_path_not_used_without_constant_filter():
-    from refquant.ops.fastpath import prepare_folded_requant
+    from refquant.requantize import prepare_folded_requant
 
     assert (
         prepare_folded_requant(

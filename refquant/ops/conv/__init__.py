@@ -23,12 +23,12 @@ result modulo 2^32):
 * TRANSPOSE_CONV: one float64 BLAS product of the input with every tap, then a col2im scatter-add over
   the KH*KW taps.
 
-The fast paths of CONV_2D and DEPTHWISE_CONV_2D (``eval``; :mod:`refquant.ops.fastpath` has the closed
-form and the exactness proof): per-channel constants from prepare, blocks of output rows that stay in the
-cache, float32 BLAS / multiply-adds for the bias-free sums where ``max|x| * sum|w| <= 2^24`` (else float64
-with the scale folded into the filter), and ``floor(acc*scale + const)`` evaluated exactly in float64. The
-tests compare every mode with ``eval_reference``; :data:`refquant.ops.conv.common.FAST_PATHS` switches them
-off.
+The fast paths of CONV_2D and DEPTHWISE_CONV_2D (``eval``; :mod:`refquant.requantize` has the closed
+form and the exactness proof, :mod:`refquant.ops.fastpath` the block sizes): per-channel constants from
+prepare, blocks of output rows that stay in the cache, float32 BLAS / multiply-adds for the bias-free sums
+where ``max|x| * sum|w| <= 2^24`` (else float64 with the scale folded into the filter), and
+``floor(acc*scale + const)`` evaluated exactly in float64. The tests compare every mode with
+``eval_reference``; :data:`refquant.ops.conv.common.FAST_PATHS` switches them off.
 
 Float32 kernels, ``float_accumulation="sequential"``, accumulate in float32 in the C loop order (one
 rounded product, then one rounded add per tap, no FMA, skipped taps not added), then add the bias and

@@ -3,7 +3,7 @@
 * prepare: output size and padding (padding.h), options, ranks, the bias and filter-scale checks, the
   multipliers and activation range (:func:`quant_setup`) and the fast paths' constants (:func:`fast_setup`);
 * :class:`QuantConvBase`: the accumulator, the fixed-point requantization and the per-element trace of the
-  quantized kernels, and the fast paths' finishing steps (:mod:`refquant.ops.fastpath`);
+  quantized kernels, and the fast paths' finishing steps (:mod:`refquant.requantize`);
 * :class:`ConvGeometry` (CONV_2D, DEPTHWISE_CONV_2D and their hybrid forms): one output's window, the exact
   im2col sums, the depthwise tap sums and the tap blocks of the float kernels; :class:`TransposeGeometry`:
   the taps of a transposed convolution;
@@ -35,21 +35,24 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...errors import UnsupportedOpError
-from ...fixedpoint import (
-    INT32_MAX,
-    multiply_by_quantized_multiplier,
-    multiply_by_quantized_multiplier_int64,
-    rounding_divide_by_pot,
-    saturating_rounding_doubling_high_mul,
-)
+from ...fixedpoint import INT32_MAX, wrap_int, wrap_int32
 from ...quantization import (
     calculate_activation_range_float,
     calculate_activation_range_quantized,
     quantize_multiplier,
     quantize_multiplier_array,
 )
+from ...requantize import (
+    FoldedRequant,
+    mbqm64_steps,
+    mbqm_steps,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
+    prepare_folded_requant,
+    requant_block,
+    requant_sums,
+)
 from ..base import OpContext, OpData, Step, TensorInfo
-from ..fastpath import FoldedRequant, prepare_folded_requant, requant_tail
 
 #: Fused activations the kernels accept. TANH and SIGN_BIT are accepted by LiteRT's conv kernels and
 #: mean "no clamp" there (CalculateActivationRange[Quantized] falls through to the full range).
@@ -304,16 +307,6 @@ def _tap_range(out_size: int, in_size: int, stride: int, offset: int) -> tuple[i
     return o0, o1, o0 * stride + offset
 
 
-def wrap32(v: int) -> int:
-    """A Python int reduced to int32 as an overflowing C int32 holds it on x86."""
-    return ((v + 2**31) % 2**32) - 2**31
-
-
-def wrap32_i64(v: np.ndarray) -> np.ndarray:
-    """int64 values wrapped to int32, as int32 (what a C int32 accumulator holds on x86)."""
-    return v.astype(np.int32, casting="unsafe")
-
-
 def check_element(data: OpData, output: int, element: tuple[int, ...]) -> tuple[int, int, int, int]:
     """Validate a trace request: output 0 and an index inside the prepared output shape."""
     if output != 0:
@@ -391,7 +384,7 @@ class QuantConvBase(OpData):
     real_multiplier: np.ndarray
     #: Output dtype name.
     out_dtype: str
-    #: Constants of the exact float64 fast path (:mod:`refquant.ops.fastpath`), or None when it does not
+    #: Constants of the exact float64 fast path (:mod:`refquant.requantize`), or None when it does not
     #: apply (non-constant filter or bias, a bound that cannot be proven): :meth:`eval` then runs the
     #: literal kernel (:meth:`eval_reference`).
     fast: FoldedRequant | None = None
@@ -418,9 +411,9 @@ class QuantConvBase(OpData):
         bias = self._bias(inputs)
         if self.acc_bits == 32:
             # int32 adds wrap modulo 2^32 exactly as the C int32 accumulator does.
-            acc = acc.astype(np.int32, casting="unsafe", copy=False)
+            acc = wrap_int32(acc)
             if bias is not None:
-                acc = acc + bias.reshape(-1).astype(np.int32, casting="unsafe")
+                acc = acc + wrap_int32(bias.reshape(-1))
             return {"acc": acc}
         acc = acc.astype(np.int64, copy=False)
         if bias is not None:
@@ -438,38 +431,25 @@ class QuantConvBase(OpData):
         return [self._requantize(self.accumulators(inputs)["acc"])]
 
     def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
-        """The blocked float64 kernel (``mode`` "folded" or "checked", see :mod:`refquant.ops.fastpath`)."""
+        """The blocked float64 kernel (``mode`` "folded" or "checked", see :mod:`refquant.requantize`)."""
         raise NotImplementedError
 
     def _finish_block(self, t: np.ndarray, out: np.ndarray, mode: str, cs: slice = ALL_CHANNELS) -> None:
-        """Requantize one block ``t`` (..., channels ``cs``) into ``out``: folded ``t = acc*scale + const``
-        already; checked ``t = acc`` (exact integers incl. the folded bias): the closed form when the block's
-        ``max |acc|`` is within the proven bound, else the literal requantization."""
-        fr = self.fast
-        assert fr is not None
-        if mode == "checked":
-            if t.size and max(-float(t.min()), float(t.max())) > fr.checked_limit:
-                acc = t.astype(np.int64)
-                if self.acc_bits == 32:
-                    acc = wrap32_i64(acc)
-                out[...] = self._requantize(acc, cs)
-                return
-            np.multiply(t, fr.scale[cs], out=t)
-            np.add(t, fr.rounding_const[cs], out=t)
-        requant_tail(t, out, fr, cs)
+        """Requantize one block ``t`` (..., channels ``cs``) into ``out``: :func:`refquant.requantize.requant_block`
+        with :meth:`_requantize_exact` as the literal fallback."""
+        assert self.fast is not None
+        requant_block(t, out, self.fast, mode, self._requantize_exact, cs)
 
     def _finish_sums(self, s: np.ndarray, out: np.ndarray, mode: str, cs: slice = ALL_CHANNELS) -> None:
-        """Requantize a block of exact bias-free float32 sums ``s`` (channels ``cs``) into ``out``."""
-        fr = self.fast
-        assert fr is not None
-        t = np.empty(s.shape)
-        if mode == "folded":
-            np.multiply(s, fr.scale[cs], out=t)  # exact: |s| <= the static bound, see fastpath
-            np.add(t, fr.const[cs], out=t)
-            requant_tail(t, out, fr, cs)
-        else:
-            np.add(s, fr.folded_bias[cs], out=t, dtype=np.float64)
-            self._finish_block(t, out, "checked", cs)
+        """Requantize a block of exact bias-free float32 sums ``s`` (channels ``cs``) into ``out``
+        (:func:`refquant.requantize.requant_sums`)."""
+        assert self.fast is not None
+        requant_sums(s, out, self.fast, mode, self._requantize_exact, cs)
+
+    def _requantize_exact(self, acc: np.ndarray, cs: slice = ALL_CHANNELS) -> np.ndarray:
+        """:meth:`_requantize` of exact integer accumulators (int64, bias included): a 32-bit accumulator
+        first wraps to int32, as the C int32 accumulator does."""
+        return self._requantize(wrap_int32(acc) if self.acc_bits == 32 else acc, cs)
 
     def _requantize(self, acc: np.ndarray, cs: slice = ALL_CHANNELS) -> np.ndarray:
         """The literal requantization of accumulators ``acc`` (..., channels ``cs``)."""
@@ -480,7 +460,7 @@ class QuantConvBase(OpData):
             v = multiply_by_quantized_multiplier_int64(acc, m, sh)
         else:
             v = multiply_by_quantized_multiplier(acc, m, sh, self.rounding)  # type: ignore[arg-type]
-        v = wrap32_i64(v.astype(np.int64) + self.output_offset)
+        v = wrap_int32(v.astype(np.int64) + self.output_offset)
         return np.clip(v, self.act_min, self.act_max).astype(np.dtype(self.out_dtype))
 
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
@@ -493,7 +473,7 @@ class QuantConvBase(OpData):
         steps.append(Step("bias", bias, f"bias[{oc}]" if bias_arr is not None else "no bias tensor"))
         acc = total + bias
         if self.acc_bits == 32:
-            acc32 = wrap32(acc)
+            acc32 = wrap_int(acc, 32)
             steps.append(Step("acc", acc32, "int32 accumulator incl. bias" + (" (wrapped)" if acc32 != acc else "")))
             acc = acc32
         else:
@@ -502,26 +482,11 @@ class QuantConvBase(OpData):
         sh = int(self.shift[oc])
         steps.append(Step("multiplier", (m, sh), f"real {float(self.real_multiplier[oc]):.9g} ~= {m} * 2^({sh} - 31)"))
         if self.acc_bits == 64:
-            mr = (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
-            ts = 15 - sh
-            steps.append(Step("reduced multiplier", mr, "MBQM64: 16-bit multiplier (M + 2^15) >> 16"))
-            scaled = wrap32((acc * mr + (1 << (ts - 1))) >> ts)
-            steps.append(Step("scaled", scaled, f"MBQM64: (acc * {mr} + 2^{ts - 1}) >> {ts}, ties toward +inf"))
-        elif self.rounding == "single":
-            ts = 31 - sh
-            scaled = wrap32((acc * m + (1 << (ts - 1))) >> ts)
-            steps.append(Step("scaled", scaled, f"single rounding: (acc * M + 2^{ts - 1}) >> {ts}"))
+            scaled, rq_steps = mbqm64_steps(acc, m, sh)
         else:
-            left, right = max(sh, 0), max(-sh, 0)
-            x = acc
-            if left:
-                x = wrap32(acc * (1 << (left & 31)))
-                steps.append(Step("left shift", x, f"acc << {left} (int32, wraps)"))
-            hi = int(saturating_rounding_doubling_high_mul(x, m))
-            steps.append(Step("SRDHM", hi, "SaturatingRoundingDoublingHighMul(x, M): x*M / 2^31, ties up"))
-            scaled = int(rounding_divide_by_pot(hi, right))
-            steps.append(Step("RDBPOT", scaled, f"RoundingDivideByPOT(., {right}): ties away from zero"))
-        plus = wrap32(scaled + self.output_offset)
+            scaled, rq_steps = mbqm_steps(acc, m, sh, self.rounding)
+        steps.extend(Step(*st) for st in rq_steps)
+        plus = wrap_int(scaled + self.output_offset, 32)
         steps.append(Step("+ zero point", plus, f"+ output offset {self.output_offset}"))
         value = min(max(plus, self.act_min), self.act_max)
         steps.append(Step("clamp", value, f"clamp to [{self.act_min}, {self.act_max}] -> output value"))

@@ -8,7 +8,7 @@ The readable kernel (``eval_reference``): im2col over a zero-point-padded input 
 and one float64 BLAS matrix product per row block (per group for grouped convolutions), then the literal
 requantization (:class:`~refquant.ops.conv.common.QuantConvBase`). The fast path (``eval``): blocks of
 output rows, a float32 GEMM for the bias-free sums where they are provably exact in float32, else one
-float64 GEMM with the scale folded into the filter (see :mod:`refquant.ops.fastpath`).
+float64 GEMM with the scale folded into the filter (see :mod:`refquant.requantize`).
 
 Float32: ``float_accumulation="float64"`` computes each sum in float64 BLAS (im2col) and rounds it once to
 float32; ``"sequential"`` adds float32 products in LiteRT's (ky, kx, ic) order (see :mod:`refquant.ops.conv`).
@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ...requantize import FoldedRequant
 from ..base import OpContext, OpData, Step
-from ..fastpath import FoldedRequant, rows_per_block
-from ..fully_connected import FLOAT_SUM_STEPS
+from ..fastpath import rows_per_block
+from ..matmul import FLOAT_SUM_STEPS
 from . import common
 from .common import (
     ALL_CHANNELS,
@@ -104,7 +105,7 @@ class ConvQuantData(ConvGeometry, QuantConvBase):
         return self._im2col_sums(x, self.input_offset, wf, self.output_shapes[0], self.groups)
 
     def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
-        """Blocked im2col + BLAS (see :mod:`refquant.ops.fastpath`).
+        """Blocked im2col + BLAS (the folded requantization: :mod:`refquant.requantize`).
 
         With ``fast.sums_fit_f32`` and a depth of at least ``_F32_MIN_DEPTH``, a float32 GEMM computes the
         bias-free sums exactly and ``t = S*scale + const`` follows in float64; otherwise one float64 GEMM

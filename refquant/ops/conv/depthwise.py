@@ -8,7 +8,7 @@ and ``reference_ops::DepthwiseConv`` (uint8 legacy, ``depthwiseconv_uint8.h``; f
 The readable kernel (``eval_reference``): a sum over the KH*KW kernel taps of shifted input slices times
 per-channel weights, then the literal requantization (:class:`~refquant.ops.conv.common.QuantConvBase`).
 The fast path (``eval``): the same tap sums per cached block of output rows, in float32 where the bias-free
-sums are provably exact, else in float64 with the scale folded into the taps (see :mod:`refquant.ops.fastpath`).
+sums are provably exact, else in float64 with the scale folded into the taps (see :mod:`refquant.requantize`).
 Float32 sums are sequential in (ky, kx) order in both ``float_accumulation`` modes (at most KH*KW terms).
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ...fixedpoint import INT16_MAX
+from ...requantize import Rounding
 from ..base import OpContext, OpData, Step
 from ..fastpath import rows_per_block
 from . import common
@@ -39,7 +40,18 @@ from .common import (
 )
 from .hybrid import prepare_depthwise_hybrid
 
-__all__ = ["prepare_depthwise_conv2d", "DepthwiseQuantData", "DepthwiseFloatData"]
+__all__ = ["prepare_depthwise_conv2d", "DepthwiseQuantData", "DepthwiseFloatData", "depthwise_rounding"]
+
+#: The int32 MBQM variant of uint8 DEPTHWISE_CONV_2D in both builds: ``DepthwiseConvRound<kAwayFromZero>``
+#: (depthwiseconv_uint8.h) is the double-rounding MBQM even where ``TFLITE_SINGLE_ROUNDING`` is set.
+UINT8_DEPTHWISE_ROUNDING: Rounding = "double"
+
+
+def depthwise_rounding(input_dtype: str, rounding: str) -> str:
+    """The MBQM rounding variant DEPTHWISE_CONV_2D requantizes with, for an ``input_dtype`` input in a build
+    of ``rounding``: the build's variant, except uint8 (:data:`UINT8_DEPTHWISE_ROUNDING`), a per-op choice
+    of LiteRT's that the ``rounding`` option does not change."""
+    return UINT8_DEPTHWISE_ROUNDING if input_dtype == "uint8" else rounding
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +90,7 @@ class DepthwiseQuantData(ConvGeometry, QuantConvBase):
 
     def _eval_fast(self, inputs: list[np.ndarray | None], mode: str) -> np.ndarray:
         """Blocked sum of shifted slices in float32 (exact bias-free sums) or float64 (weights pre-scaled
-        per channel), see fastpath.
+        per channel); the folded requantization is :mod:`refquant.requantize`'s.
 
         Per block of output rows the zp-padded input is converted once, split into column phases for
         strided convolutions so every tap reads a contiguous (OW, C) slab, and each tap is a multiply by
@@ -343,8 +355,7 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
         )
     acc_bits = 64 if inp.dtype == "int16" else 32
     qs = quant_setup(ctx, inp, filt, bias, out, o, acc_bits)
-    # uint8 uses DepthwiseConvRound<kAwayFromZero>, which is the double-rounding MBQM in both builds.
-    rounding = "double" if inp.dtype == "uint8" else ctx.rounding
+    rounding = depthwise_rounding(inp.dtype, ctx.rounding)
     wvals = None
     if filt.value is not None:
         wvals = filt.value.reshape(-1, o).T  # (O, KH*KW)

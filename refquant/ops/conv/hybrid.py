@@ -3,8 +3,8 @@
 Hybrid (dynamic-range quantized) CONV_2D and DEPTHWISE_CONV_2D: float32 input and output, int8 filter
 (per-tensor or per-channel), float32 bias (:class:`ConvHybridData`, :class:`DepthwiseHybridData`). Each
 batch element is quantized to int8 on the fly with FULLY_CONNECTED's reproductions of the x86 wheel's
-tensor_utils (:func:`~refquant.ops.fully_connected.symmetric_quantize_rows` for the per-tensor CONV_2D
-kernel, :func:`~refquant.ops.fully_connected.asymmetric_quantize_rows` for the per-channel ones and every
+tensor_utils (:func:`~refquant.ops.matmul.symmetric_quantize_rows` for the per-tensor CONV_2D
+kernel, :func:`~refquant.ops.matmul.asymmetric_quantize_rows` for the per-channel ones and every
 depthwise), the exact int32 sums are rescaled in float32 in LiteRT's order of operations, then the bias add
 and the clamp: bit for bit with BUILTIN_REF (the class docstrings give each kernel's formula, including
 the SSE dot product's -128 quirk). Where LiteRT produces undefined output refquant refuses (a per-tensor
@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import EvalError
+from ...fixedpoint import wrap_int, wrap_int32
 from ..base import OpContext, OpData, Step, TensorInfo
-from ..fully_connected import asymmetric_quantize_rows, symmetric_quantize_rows
+from ..matmul import asymmetric_quantize_rows, symmetric_quantize_rows
 from .common import (
     ConvGeometry,
     TransposeFloatOutput,
@@ -32,8 +33,6 @@ from .common import (
     check_depth,
     check_element,
     float_range,
-    wrap32,
-    wrap32_i64,
 )
 
 __all__ = [
@@ -223,7 +222,7 @@ class ConvHybridData(_HybridConvBase):
                 # 256 * q where a negative q meets a -128 tap in the SSE-summed columns (see the class docstring).
                 wq = quirk.reshape(w.shape).astype(np.float64)
                 acc += 256 * self._im2col_sums(np.minimum(q, 0), 0, wq, out_shape, 1)
-        return wrap32_i64(acc)
+        return wrap_int32(acc)
 
     def _scaled(self, acc: np.ndarray, sx: np.ndarray) -> np.ndarray:
         accf = acc.astype(np.float32)
@@ -260,7 +259,7 @@ class ConvHybridData(_HybridConvBase):
         steps.append(Step("sum", total, f"sum over in-image taps of {what}"))
         if self.sign_quirk:
             steps.append(Step("sign quirk", quirk, "SSE _mm_sign_epi8: +256*q per -128 tap meeting a negative q"))
-        acc = wrap32(total + quirk)
+        acc = wrap_int(total + quirk, 32)
         steps.append(Step("acc", acc, "int32 accumulator" + (" (wrapped)" if acc != total + quirk else "")))
         accf = np.float32(acc)
         if self.asymmetric:
@@ -327,7 +326,7 @@ class DepthwiseHybridData(_HybridConvBase):
             if mask[ky, kx]
         )
         steps.append(Step("sum", total, "sum over in-image taps of (q - input zero point) * w"))
-        acc = wrap32(total)
+        acc = wrap_int(total, 32)
         steps.append(Step("acc", acc, "int32 accumulator" + (" (wrapped)" if acc != total else "")))
         scale = np.float32(self.filter_scales[oc] * sx[b])
         steps.append(Step("scale", scale, f"f32(filter scale[{oc}] * input scale)"))

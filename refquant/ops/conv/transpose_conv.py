@@ -22,7 +22,7 @@ import numpy as np
 
 from ...fixedpoint import INT16_MAX
 from ..base import OpContext, OpData, Step
-from ..fully_connected import FLOAT_SUM_STEPS
+from ..matmul import FLOAT_SUM_STEPS
 from .common import (
     QuantConvBase,
     TransposeFloatOutput,
