@@ -2,7 +2,7 @@
 
 Every function here reproduces one C++ primitive bit for bit, as the LiteRT reference kernels
 (ai-edge-litert 2.3.0, ``BUILTIN_REF``, x86-64) execute it. The names are gemmlowp's and LiteRT's,
-in snake_case. See ``KERNEL_NOTES.md`` section 1 for the definitions. The requantization routines
+in snake_case. See docs/litert_semantics.md §1 for the definitions. The requantization routines
 built from these (``MultiplyByQuantizedMultiplier`` and its variants) live in :mod:`refquant.requantize`.
 
 Conventions
@@ -374,7 +374,7 @@ def rounding_divide_by_pot_x86(x: ArrayLike, exponent: ArrayLike) -> NDArray[np.
 
 
 def saturating_rounding_doubling_high_mul_py(a: int, b: int) -> int:
-    """:func:`saturating_rounding_doubling_high_mul` of two Python ints, as written in C (KERNEL_NOTES 1.2).
+    """:func:`saturating_rounding_doubling_high_mul` of two Python ints, as written in C (docs/litert_semantics.md §1.2).
 
     ``trunc((a*b + (a*b >= 0 ? 2^30 : 1 - 2^30)) / 2^31)``; ``INT32_MIN * INT32_MIN`` saturates to
     ``INT32_MAX``. ``a``, ``b``: ints in the int32 range. Returns a Python int.

@@ -163,7 +163,7 @@ def mbqm_double_rounding_reference(x: ArrayLike, multiplier: ArrayLike, shift: A
 def mbqm_double_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> NDArray[np.int32]:
     """LiteRT ``MultiplyByQuantizedMultiplier(int32_t x, int32_t M, int shift)``, double rounding (common.cc).
 
-    The default build (the ai-edge-litert wheel's, KERNEL_NOTES 1.3/1.5):
+    The default build (the ai-edge-litert wheel's, docs/litert_semantics.md §1.3/§1.5):
     ``RDBPOT(SRDHM(wrap32(x << max(shift, 0)), M), max(-shift, 0))``: two roundings, the first
     (``SaturatingRoundingDoublingHighMul``) with ties toward +infinity, the second
     (``RoundingDivideByPOT``) with ties away from zero. The left shift **wraps** in int32 (x86 behaviour
@@ -181,7 +181,7 @@ def mbqm_double_rounding(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) 
     left = np.maximum(s, 0)
     right = np.maximum(-s, 0)
     xs = _left_shift_wrap32(x64, left)
-    # KERNEL_NOTES 7: SRDHM(xs, M) = floor((p + 2^30) / 2^31) and RDBPOT(y, r) =
+    # docs/litert_semantics.md §7.1: SRDHM(xs, M) = floor((p + 2^30) / 2^31) and RDBPOT(y, r) =
     # floor((y + 2^(r-1) - [y < 0]) / 2^r) collapse into a single floor division by 2^(31+r):
     #   r == 0:  (p + 2^30) >> 31
     #   r >= 1:  (p + 2^30 + 2^(30+r) - [p < -2^30] * 2^31) >> (31 + r)      (y < 0  <=>  p < -2^30)
@@ -399,7 +399,7 @@ def mbqm_per_tensor_inplace(p: NDArray[np.int64], multiplier: int, shift: int, r
     :func:`multiply_by_quantized_multiplier` (and its SmallerThanOneExp form, which coincides for
     ``shift <= 0``) in the selected build, in four or five passes without temporaries but a sign mask.
 
-    KERNEL_NOTES 7: double rounding ``(x*M + 2^30 + 2^(30+r) - [x*M < 0]*2^31) >> (31 + r)`` with
+    docs/litert_semantics.md §7.1: double rounding ``(x*M + 2^30 + 2^(30+r) - [x*M < 0]*2^31) >> (31 + r)`` with
     ``r = -shift`` (just ``(x*M + 2^30) >> 31`` for r = 0); single rounding ``(x*M + 2^(ts-1)) >> ts`` with
     ``ts = 31 - shift``. ``|x*M| < 2^62`` and the added terms are below 2^62, so nothing overflows; the
     result fits int32.
@@ -431,7 +431,7 @@ def mbqm_per_tensor_inplace(p: NDArray[np.int64], multiplier: int, shift: int, r
 # ---------------------------------------------------------------------------------------------
 # Per-channel MBQM folded into an exact float64 accumulation (the conv family's fast path)
 #
-# **Closed form of the requantization** (KERNEL_NOTES 1.3, 1.4 and 7). With ``acc`` the int accumulator
+# **Closed form of the requantization** (docs/litert_semantics.md §1.3, §1.4 and §7). With ``acc`` the int accumulator
 # including the bias, every variant LiteRT uses is ``floor(v + c)`` of a scaled value ``v``:
 #
 # * double rounding, ``r = max(-shift, 0)``, ``l = max(shift, 0)``, ``v = acc * M * 2^(l - 31 - r)``::

@@ -1,6 +1,6 @@
 """FULLY_CONNECTED: LiteRT's reference fully-connected kernels (``fully_connected.cc``, kReference).
 
-Quantized paths (KERNEL_NOTES 3.3). Every quantized REF kernel except int16 x int16 requantizes in
+Quantized paths (docs/litert_semantics.md §3.3). Every quantized REF kernel except int16 x int16 requantizes in
 float64 with C ``round`` (one rounding, ties away from zero), not with MultiplyByQuantizedMultiplier::
 
     acc = sum_d (w[u,d] + filter_offset) * (x[b,d] + input_offset) + bias[u]      (int32 or int64)
@@ -11,7 +11,7 @@ float64 with C ``round`` (one rounding, ties away from zero), not with MultiplyB
 int16 input x int16 filter accumulates in int64 and uses MBQM64 with QuantizeMultiplier's (M, shift).
 The uint8 -> int16 legacy kernel clamps to ``[act_min - zp_out, act_max - zp_out]`` before adding zp_out.
 float32 (``float_accumulation="sequential"``) accumulates sequentially in float32 in ``d`` order (a product
-then an add, no FMA), adds the bias and clamps with the fused activation (KERNEL_NOTES 4), bit for bit;
+then an add, no FMA), adds the bias and clamps with the fused activation (docs/litert_semantics.md §4), bit for bit;
 the default ``"float64"`` sums in float64 BLAS and rounds once (:func:`float_matmul`). Hybrid FC (float32 input, int8/int4/int2 weights)
 quantizes each input row on the fly exactly as the x86 wheel's tensor_utils do (see
 :class:`FullyConnectedHybridData`).

@@ -10,7 +10,7 @@
 * the float32 ends: :func:`float_epilogue` (bias add and clamp per cached block) and
   :class:`TransposeFloatOutput`.
 
-Integer arithmetic (KERNEL_NOTES 3.0-3.2, 3.5)::
+Integer arithmetic (docs/litert_semantics.md §3.0-§3.2, §3.5)::
 
     acc[b, oy, ox, oc] = sum over in-image taps of (w + filter_offset) * (x + input_offset)  + bias[oc]
     out = clamp(MBQM(acc, M[oc], shift[oc]) + output_offset, act_min, act_max)
@@ -277,7 +277,7 @@ def fast_setup(
 
 
 def check_int16_bias(ctx: OpContext, bias: TensorInfo | None) -> int:
-    """int16x8 CONV/TRANSPOSE_CONV accumulator width from ``quantized_bias_type`` (KERNEL_NOTES 2.3)."""
+    """int16x8 CONV/TRANSPOSE_CONV accumulator width from ``quantized_bias_type`` (docs/litert_semantics.md §2.3)."""
     qbt = ctx.option("quantized_bias_type", "FLOAT32")
     if qbt == "FLOAT32":
         if bias is not None and bias.dtype == "int32":
