@@ -1,8 +1,13 @@
-"""Run models in LiteRT's reference kernels (the oracle), safely, in a long-lived worker process.
+"""Run models in the runtimes refquant reproduces (the oracles), safely, in a long-lived worker process.
 
-Some parameters make LiteRT abort its process (a failed TFLITE_CHECK); running it in a worker
-process turns that into an :class:`OracleResult` with ``status == "aborted"`` and a fresh worker.
-Needs ``ai-edge-litert`` (the ``test`` extra); refquant itself never imports it.
+Each arithmetic profile (:mod:`refquant.arithmetic`) has its oracle: LiteRT's reference kernels
+(``litert-ref``), LiteRT's default interpreter with the XNNPACK delegate (``litert-xnnpack``; every
+tensor but the outputs is then out of reach, since preserving all tensors disables the delegate),
+LiteRT's optimized kernels (``litert-optimized``) and the tflite-micro interpreter (``tflm``; outputs
+only). Some parameters make a runtime abort its process (a failed TFLITE_CHECK, a segfault in an
+optimized kernel); running it in a worker process turns that into an :class:`OracleResult` with
+``status == "aborted"`` and a fresh worker. Needs ``ai-edge-litert`` and ``tflite-micro`` (the ``test``
+extra); refquant itself never imports them.
 """
 
 from __future__ import annotations
@@ -12,13 +17,39 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["OracleResult", "run_litert", "LiteRTWorker", "litert_available"]
+__all__ = [
+    "OracleResult",
+    "run_litert",
+    "run_tflm",
+    "run_profile",
+    "LiteRTWorker",
+    "litert_available",
+    "tflm_available",
+    "PROFILE_RUNTIMES",
+]
+
+#: profile -> (runtime, LiteRT resolver or None, whether every tensor can be read).
+PROFILE_RUNTIMES: dict[str, tuple[str, str | None, bool]] = {
+    "litert-ref": ("litert", "BUILTIN_REF", True),
+    "litert-optimized": ("litert", "BUILTIN_WITHOUT_DEFAULT_DELEGATES", True),
+    "litert-xnnpack": ("litert", "BUILTIN", False),
+    "tflm": ("tflm", None, False),
+}
 
 
 def litert_available() -> bool:
     """True when ai-edge-litert can be imported."""
     try:
         import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def tflm_available() -> bool:
+    """True when the tflite-micro wheel can be imported."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime  # noqa: F401
     except ImportError:
         return False
     return True
@@ -71,6 +102,37 @@ def run_litert(
     return OracleResult("ok", outputs, tensors)
 
 
+def run_tflm(model: bytes, inputs: list[np.ndarray], arena_size: int | None = None) -> OracleResult:
+    """Run ``model`` in this process with the tflite-micro interpreter (outputs only)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    try:
+        it = runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size or max(len(model) * 10, 4 << 20))
+        for i, x in enumerate(inputs):
+            it.set_input(np.asarray(x), i)
+        it.invoke()
+        outputs = []
+        while True:
+            try:
+                outputs.append(np.array(it.get_output(len(outputs))))
+            except (IndexError, RuntimeError, ValueError):
+                break
+    except (RuntimeError, ValueError) as exc:
+        return OracleResult("rejected", message=str(exc))
+    return OracleResult("ok", outputs)
+
+
+def run_profile(model: bytes, inputs: list[np.ndarray], profile: str) -> OracleResult:
+    """Run ``model`` in the runtime of arithmetic profile ``profile`` (see :data:`PROFILE_RUNTIMES`)."""
+    if profile not in PROFILE_RUNTIMES:
+        raise ValueError(f"no oracle for profile {profile!r}; known: {sorted(PROFILE_RUNTIMES)}")
+    runtime, resolver, every = PROFILE_RUNTIMES[profile]
+    if runtime == "tflm":
+        return run_tflm(model, inputs)
+    assert resolver is not None
+    return run_litert(model, inputs, all_tensors=every, resolver=resolver)
+
+
 def _read_output(it, detail: dict) -> np.ndarray:
     """An output's value; an empty array for a 0-element tensor, which LiteRT's get_tensor cannot always
     read ("Invalid tensor size" when its buffer is a null pointer, e.g. a persistent empty result)."""
@@ -91,8 +153,11 @@ def _worker(conn) -> None:  # pragma: no cover - runs in the child process
             return
         if msg is None:
             return
-        model, inputs, all_tensors, resolver = msg
-        conn.send(run_litert(model, inputs, all_tensors=all_tensors, resolver=resolver))
+        model, inputs, all_tensors, resolver, profile = msg
+        if profile is not None:
+            conn.send(run_profile(model, inputs, profile))
+        else:
+            conn.send(run_litert(model, inputs, all_tensors=all_tensors, resolver=resolver))
 
 
 class LiteRTWorker:
@@ -111,14 +176,24 @@ class LiteRTWorker:
         self._conn = parent
 
     def run(
-        self, model: bytes, inputs: list[np.ndarray], *, all_tensors: bool = True, resolver: str = "BUILTIN_REF"
+        self,
+        model: bytes,
+        inputs: list[np.ndarray],
+        *,
+        all_tensors: bool = True,
+        resolver: str = "BUILTIN_REF",
+        profile: str | None = None,
     ) -> OracleResult:
-        """Run one model; ``status == "aborted"`` when LiteRT killed its process or timed out."""
+        """Run one model; ``status == "aborted"`` when the runtime killed its process or timed out.
+
+        ``profile``: run the runtime of that arithmetic profile (:func:`run_profile`) instead of
+        ``resolver``/``all_tensors``.
+        """
         if self._proc is None or not self._proc.is_alive():
             self._start()
         assert self._conn is not None and self._proc is not None
         try:
-            self._conn.send((bytes(model), [np.asarray(x) for x in inputs], all_tensors, resolver))
+            self._conn.send((bytes(model), [np.asarray(x) for x in inputs], all_tensors, resolver, profile))
             if not self._conn.poll(self.timeout):
                 self.close()
                 return OracleResult("aborted", message=f"LiteRT did not answer within {self.timeout} s")
