@@ -3,13 +3,15 @@
 Usage: python find_cases.py N OP DTYPE [what: err|xnn|opt|crash]
 """
 
+import multiprocessing as mp
 import sys
 import warnings
 
 import numpy as np
+from rt import run
+from sweep import W, cmp
 
 warnings.filterwarnings("ignore")
-from sweep import W, cmp
 
 
 def main():
@@ -27,34 +29,32 @@ def main():
         if shown[0] >= 3:
             return
         r = w.run(case.model, case.inputs)
-        hit = False
         if r is None:
             hit = what == "crash"
-            if hit:
-                # find which resolver aborts, each in a fresh worker
-                for k in ("ref", "xnn", "opt"):
-                    import multiprocessing as mp
-
-                    from rt import run
-
-                    p = mp.get_context("fork").Process(target=run, args=(case.model, case.inputs, k))
-                    p.start()
-                    p.join(60)
-                    print("   resolver", k, "exitcode", p.exitcode)
         elif what == "err":
             hit = any(isinstance(r[k], str) for k in ("xnn", "opt"))
-        elif not isinstance(r["ref"], str) and not isinstance(r[what], str):
+        elif what in ("xnn", "opt") and not isinstance(r["ref"], str) and not isinstance(r[what], str):
             c = cmp(r["ref"], r[what])
             hit = c not in (None, -1) and c[0] > 0
-        if hit:
-            shown[0] += 1
-            print("=== CASE", case.description)
-            if r is not None:
-                print("plan", r.get("plan"))
-                for k in ("ref", "xnn", "opt"):
-                    v = r[k]
-                    print(k, v if isinstance(v, str) else [np.asarray(a).ravel()[:24].tolist() for a in v])
-            print("inputs", [np.asarray(a).ravel()[:24].tolist() for a in case.inputs])
+        else:
+            hit = False
+        if not hit:
+            return
+        shown[0] += 1
+        print("=== CASE", case.description)
+        if r is None:
+            # which resolver aborts: each in a fresh process (exit code -11 is a segmentation fault)
+            for k in ("ref", "xnn", "opt"):
+                p = mp.get_context("fork").Process(target=run, args=(case.model, case.inputs, k))
+                p.start()
+                p.join(60)
+                print("   resolver", k, "exitcode", p.exitcode)
+        else:
+            print("plan", r.get("plan"))
+            for k in ("ref", "xnn", "opt"):
+                v = r[k]
+                print(k, v if isinstance(v, str) else [np.asarray(a).ravel()[:24].tolist() for a in v])
+        print("inputs", [np.asarray(a).ravel()[:24].tolist() for a in case.inputs])
 
     t()
 

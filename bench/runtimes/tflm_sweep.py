@@ -7,8 +7,9 @@ import os
 import sys
 import warnings
 
-warnings.filterwarnings("ignore")
 from sweep import W, cmp
+
+warnings.filterwarnings("ignore")
 
 
 def _work(conn):
