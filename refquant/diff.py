@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, RefquantError
+from .escape import shell_word, terminal
 from .model import Model
 from .options import EngineOptions, engine_options
 
@@ -115,6 +115,21 @@ def _int_or_none(v: Any) -> int | None:
     return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
 
 
+def _check_inside(root: Path, rel: str, where: str) -> None:
+    """A manifest's file must be a relative path inside the dump, reached without leaving it (no ``..``, no
+    absolute path, no symbolic link pointing elsewhere): a dump cannot make refquant read other files."""
+    p = Path(rel)
+    if not rel or p.is_absolute() or ".." in p.parts or "\x00" in rel:
+        raise InputError(
+            f"dump {terminal(str(root))!r}: {where} file {terminal(rel)!r} is not a relative path inside the dump"
+        )
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(root / p)]) != real_root:
+        raise InputError(
+            f"dump {terminal(str(root))!r}: {where} file {terminal(rel)!r} leads outside the dump (a symbolic link)"
+        )
+
+
 def load_dump(path: str | os.PathLike) -> Dump:
     """Read ``path/manifest.json`` (InputError, naming the problem, when it is missing or malformed)."""
     root = Path(path)
@@ -138,6 +153,7 @@ def load_dump(path: str | os.PathLike) -> Dump:
         index, name = _int_or_none(e.get("index")), e.get("name")
         if not isinstance(rel, str) or (index is None and not isinstance(name, str)):
             raise InputError(f"dump {str(root)!r}: tensors[{k}] needs 'file' and an 'index' or 'name'")
+        _check_inside(root, rel, f"tensors[{k}]")
         shape = e.get("shape")
         tensors.append(
             DumpTensor(
@@ -375,7 +391,7 @@ def trace_command(doc: Mapping[str, Any]) -> str | None:
     if doc.get("float_accumulation") not in (None, "float64"):
         parts += ["--float-accumulation", str(doc["float_accumulation"])]
     # every part quoted: manifest values must not become shell syntax when the line is pasted
-    return " ".join(p if p in ("''",) else shlex.quote(p) for p in parts)
+    return " ".join(p if p in ("''",) else shell_word(p) for p in parts)
 
 
 def _fmt_num(v: Any) -> str:
@@ -438,11 +454,11 @@ def format_diff(doc: Mapping[str, Any], verbose: bool = False) -> str:
     lines.append("")
     if fd is None:
         lines.append(f"no divergence: every tensor present in both dumps is equal within {tol} LSB/ULP")
-        return "\n".join(lines)
+        return terminal("\n".join(lines), keep_newlines=True)
     lines.append(f"FIRST DIVERGENCE: {_where(fd)}")
     if fd["reason"] == "shape":
         lines.append(f"  OTHER has shape {fd['actual_shape']}, REF {fd['expected_shape']}")
-        return "\n".join(lines)
+        return terminal("\n".join(lines), keep_newlines=True)
     diff = fd["difference"]
     signed = ""
     if isinstance(fd["expected"], (int, float)) and isinstance(fd["actual"], (int, float)) and fd["unit"] == "LSB":
@@ -457,7 +473,7 @@ def format_diff(doc: Mapping[str, Any], verbose: bool = False) -> str:
     cmd = trace_command(doc)
     if cmd:
         lines.append(f"  see every arithmetic step of that element:\n    {cmd}")
-    return "\n".join(lines)
+    return terminal("\n".join(lines), keep_newlines=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,4 +669,4 @@ def format_isolated(doc: Mapping[str, Any]) -> str:
     for e in ops:
         if e["status"] in ("error", "skipped"):
             lines.append(f"  operator {e['op_index']} ({e['opcode']}) {e['status']}: {e['reason']}")
-    return "\n".join(lines)
+    return terminal("\n".join(lines), keep_newlines=True)

@@ -34,6 +34,7 @@ import numpy as np
 
 from .engine import Engine, Trace
 from .errors import InputError, RefquantError
+from .escape import c_comment
 from .inputs import convert_input, load_raw_inputs, sample
 from .model import Model, SubGraph
 from .options import EngineOptions, engine_options
@@ -139,8 +140,8 @@ def to_jsonable(value: Any, array_sink: Any = None) -> Any:
 
 
 def dumps_manifest(doc: Mapping[str, Any]) -> str:
-    """JSON text of a manifest: indented, with lists of numbers kept on one line."""
-    text = json.dumps(doc, indent=1)
+    """Strict JSON text of a manifest (non-finite floats as strings), indented, lists of numbers on one line."""
+    text = json.dumps(to_jsonable(doc), indent=1, allow_nan=False)
     return re.sub(r"\[\s*([^\[\]{}\"]*?)\s*\]", lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text) + "\n"
 
 
@@ -202,6 +203,10 @@ def _c_values(arr: np.ndarray, dtype: str, per_line: int = 16) -> str:
     return "    " + ",\n    ".join(lines)
 
 
+#: What a string ``#define`` value may hold: numbers, signs, braces, commas, NAN and INFINITY.
+_C_EXPRESSION = re.compile(r"(?:[-+0-9.eE, {}()]|NAN|INFINITY)*")
+
+
 def write_c_header(
     path: Path, ident: str, arrays: Mapping[str, np.ndarray], comment: str, defines: Mapping[str, Any]
 ) -> None:
@@ -211,14 +216,19 @@ def write_c_header(
     ``uint16_t`` bits, bool as ``uint8_t``); arrays are flat, in C (row-major) order. ``defines`` become
     ``#define <IDENT>_<KEY> value`` lines. An empty key names the array ``<ident>`` itself.
     """
+    ident = c_identifier(ident)
     guard = f"REFQUANT_{ident.upper()}_H"
-    out = [f"/* {line} */" for line in comment.splitlines()]
+    # model-controlled text (tensor names) only ever inside comments, escaped for C
+    out = [f"/* {c_comment(line)} */" for line in comment.splitlines()]
     out += [f"#ifndef {guard}", f"#define {guard}", "", "#include <stdint.h>"]
     if any(a.dtype.kind == "f" for a in arrays.values()):
         out.append("#include <math.h> /* INFINITY, NAN */")
     out.append("")
     for key, value in defines.items():
+        key = c_identifier(key)
         if isinstance(value, str):
+            if not _C_EXPRESSION.fullmatch(value):
+                raise RefquantError(f"C header {path.name}: #define {key} value {value!r} is not a numeric C literal")
             v = value
         elif isinstance(value, float):
             v = _c_literal(value, "float64")
@@ -232,7 +242,7 @@ def write_c_header(
     for key, arr in arrays.items():
         dtype = str(arr.dtype)
         ctype = _C_TYPES.get(dtype)
-        name = f"{ident}_{key}" if key else ident
+        name = f"{ident}_{c_identifier(key)}" if key else ident
         if ctype is None:
             out.append(f"/* {name}: dtype {dtype} has no C representation here; see the .npy file */")
             continue
