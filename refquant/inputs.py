@@ -13,6 +13,10 @@ The conventions, shared by ``refquant golden``, ``refquant trace`` (and ``refqua
   clamp). Integer data whose dtype equals the model input's passes through unchanged (already
   quantized). Float data for a float32 input is converted to float32. Anything else is an
   :class:`refquant.errors.InputError` that says what to give instead.
+* **Finite values.** Real-valued data must be finite: NaN or infinity in input data is an
+  :class:`~refquant.errors.InputError` naming the array, sample and position, in every command (LiteRT
+  would quantize NaN to an arbitrary integer; a golden vector made from it would test nothing).
+  ``refquant.Interpreter`` itself runs whatever values it is given, as LiteRT does.
 """
 
 from __future__ import annotations
@@ -262,7 +266,17 @@ def load_raw_inputs(
         arr = np.asarray(arrays[key])
         if arr.dtype.kind not in "biuf":
             raise InputError(f"input array {key!r} has dtype {arr.dtype}; expected numbers")
-        found.append(RawInput(t, key, _fit_shape(t, key, arr)))
+        arr = _fit_shape(t, key, arr)
+        if arr.dtype.kind == "f":
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                where = tuple(int(x) for x in np.argwhere(bad)[0])
+                raise InputError(
+                    f"input array {key!r} has {int(bad.sum())} non-finite value(s), the first in sample "
+                    f"{where[0]} at {where[1:]} (model input shape {tuple(t.shape)}): {float(arr[where])}; "
+                    "input data must be finite in every command"
+                )
+        found.append(RawInput(t, key, arr))
     counts = {r.key: r.array.shape[0] for r in found}
     if len(set(counts.values())) > 1:
         raise InputError(f"input arrays hold different numbers of samples: {counts}; every input needs the same N")

@@ -156,3 +156,21 @@ def test_sparse_raw_file_beyond_the_bound_is_not_read(dump, tmp_path):
     (other / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(InputError, match="bytes, above"):
         diff_dumps(dump, other)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_data_is_refused_by_every_command(tmp_path, bad, capsys):
+    x = tensor((1, 4), "int8", scale=0.05, zero_point=3, name="x")
+    y = tensor((1, 4), "int8", scale=0.1, zero_point=-2, name="y")
+    model = tmp_path / "m.tflite"
+    model.write_bytes(op_model("RELU", [x], [y]))
+    data = np.zeros((2, 1, 4), np.float32)
+    data[1, 0, 2] = bad
+    np.savez(tmp_path / "d.npz", x=data)
+    for argv in (
+        ["golden", str(model), "--input", str(tmp_path / "d.npz"), "--out", str(tmp_path / "g")],
+        ["trace", str(model), "--input", str(tmp_path / "d.npz"), "--tensor", "y", "--element", "0,0"],
+        ["compare", str(model), "--input", str(tmp_path / "d.npz"), "--no-progress"],
+    ):
+        assert main(argv) == 2, argv
+        assert "non-finite value(s), the first in sample 1 at (0, 2)" in capsys.readouterr().err
