@@ -668,7 +668,16 @@ def _prepare_mean_sum(ctx: OpContext, kind: str) -> OpData:
     ctx.check_dtype(x, ("int8", "uint8", "int16", "float32", "int32", "int64"), "input")
     empty = x.size == 0
     if x.dtype not in _QUANT:
-        return ReduceData((out_shape,), (y.dtype,), axes=axes, n=n, all_dims=all_dims, kind=kind, empty_input=empty)
+        return ReduceData(
+            (out_shape,),
+            (y.dtype,),
+            axes=axes,
+            n=n,
+            all_dims=all_dims,
+            kind=kind,
+            empty_input=empty,
+            arithmetic=ctx.arithmetic,
+        )
     qi = ctx.require_quant(x, per_tensor=True)
     qo = ctx.require_quant(y, per_tensor=True)
     if x.dtype == "int16":
