@@ -58,6 +58,28 @@ REDUCE_PROD quantized (int8, int16; ``QuantizedReduceProd``)::
     p = q_0 - zp_in;  p = MBQM64(int64(p) * (q_i - zp_in), M, sh) for i = 1..n-1
     out = clamp(MBQM64(p, M, sh) + zp_out, type range)
 
+Other runtimes (arithmetic profiles, :mod:`refquant.arithmetic`)
+---------------------------------------------------------------
+Quantized MEAN / SUM under the other profiles start from ``S``, the int32 sum of the raw q values,
+and rescale it with one of the variants of :mod:`refquant.requantize` (``QuantizedMeanSumData.variant``):
+
+* ``xnn_float_reduce`` (litert-xnnpack, int8/uint8 nodes the XNNPACK delegate takes: see
+  :mod:`refquant.arithmetic.xnnpack`): ``sat(nearbyint(f32(f32(S) * sc) + zp'))`` with
+  ``sc = f32(s_in / s_out) [* f32(1 / n)]`` and ``zp' = f32(zp_out) - f32(f32(n * zp_in) * sc)``. An empty
+  MEAN gives 0, an empty SUM the output zero point.
+* ``float_round_away`` (litert-optimized SUM int8/uint8/int16, and litert-xnnpack where the delegate does not
+  take the node): ``sat(roundf(f32(f32(S) * sc) + f32(f32(-zp_in * sc) * n)) + zp_out)``; refused for an empty
+  input (the kernel leaves the output uninitialized).
+* ``legacy_mean`` (litert-optimized MEAN int8/uint8 of a 4-D input over axes {1, 2} with keep_dims):
+  ``sat(R(S, M, shift) + bias)`` with the float32 multiplier ``QuantizeMultiplier(f32(s_in / f32(n * s_out)))``
+  and ``bias = zp_out - trunc(f32(zp_in * s_in / s_out) +- 0.5)``; ``R`` is NEON's MBQM (ties up twice) for
+  int8 channels in ``[0, 16 * floor(C / 16))`` and the reference MBQM for the rest. That split is the
+  one of a single-threaded interpreter: with several threads LiteRT splits the channels between threads
+  and each part has its own blocks and tail.
+* ``correct_sum`` (tflm SUM int8/int16): the reference formula above on the true sum (no byte reading).
+
+Every other MEAN under litert-optimized (and tflm's MEAN) is the reference kernel's.
+
 ARG_MAX and ARG_MIN live in :mod:`refquant.ops.arg_min_max`.
 """
 

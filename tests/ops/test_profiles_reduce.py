@@ -170,6 +170,14 @@ def test_mean_sum_random_equal_the_runtime(litert, profile, op, dt, data):
     check(litert, model, inputs, profile)
 
 
+@pytest.mark.parametrize("profile", [XNNPACK, OPTIMIZED])
+@given(data=st.data())
+def test_int16_sum_is_the_optimized_float_formula(litert, profile, data):
+    """int16 is never delegated: both profiles run LiteRT's optimized SUM (float32, ties away)."""
+    model, inputs = data.draw(reduce_cases("SUM", "int16", global_pool=False))
+    check(litert, model, inputs, profile)
+
+
 @pytest.mark.parametrize("dt", ["int8", "int16"])
 @given(data=st.data())
 def test_tflm_sum_is_the_true_sum(litert, dt, data):
