@@ -161,10 +161,8 @@ def _opt_mean(ctx: OpContext) -> OpArithmetic:
 
 
 def _opt_sum(ctx: OpContext) -> OpArithmetic:
-    if _dtype(ctx) in _Q8:
+    if _dtype(ctx) in _Q8 + ("int16",):
         return _opt("float_round_away", note="the true sum, rescaled in float32 and rounded half away from zero")
-    if _dtype(ctx) == "int16":
-        raise _not_reproduced("litert-optimized", ctx, "int16 SUM")
     return _opt()
 
 

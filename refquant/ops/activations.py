@@ -324,8 +324,46 @@ def prepare_relu(ctx: OpContext) -> OpData:
     return _prepare_relu_x(ctx, "relu", 0.0, None, True)
 
 
+@dataclass(frozen=True)
+class Relu6RawClamp(Staged, OpData):
+    """RELU6 int8/int16 in tflite-micro (``Relu6Prepare`` / ``Relu6Quantized``; the ``tflm`` profile's ``raw_clamp``).
+
+    No requantization: the raw input value is clamped to ``[zero, six]`` of the *input* quantization,
+    ``zero = zp_in``, ``six = clamp(f32(roundf(f32(6 / s_in)) + zp_in), type range)``
+    (``FloatToQuantizedType``); ``out = q > six ? six : (q < zero ? zero : q)``. The output's scale and zero
+    point are ignored.
+    """
+
+    #: The lower and upper bound, in the input's quantization.
+    zero: int = 0
+    six: int = 0
+
+    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+        q = np.asarray(inputs[0])
+        out = np.where(q > self.six, self.six, np.where(q < self.zero, self.zero, q)).astype(q.dtype)
+        return [("output", out, f"raw input clamped to [{self.zero}, {self.six}] (tflite-micro: no requantization)")]
+
+
+def _tflm_relu6_six(scale: np.float32, zp: int, dtype: str) -> int:
+    """tflite-micro ``FloatToQuantizedType<T>(6.0f, scale, zp)``: ``roundf(6 / scale) + zp`` in float, clamped."""
+    lo, hi = _RANGE[dtype]
+    with np.errstate(all="ignore"):
+        r = F32(round_half_away_from_zero(F32(F32(6.0) / scale)) + F32(zp))
+    # int32_t result = <float>: the value is clamped to the type right after, so clamp the float first.
+    return int(min(max(float(r), lo), hi))
+
+
 def prepare_relu6(ctx: OpContext) -> OpData:
-    """RELU6, matching LiteRT ``Register_RELU6`` (activations.cc Relu6Eval)."""
+    """RELU6, matching LiteRT ``Register_RELU6`` (activations.cc Relu6Eval); tflite-micro's raw clamp under ``tflm``."""
+    arith = ctx.arithmetic
+    if arith.rescale == "raw_clamp":
+        x, o = _unary(ctx, ("float32", "int8", "int16"))
+        if x.dtype != "float32":
+            s_in, zp_in = _qp(ctx, x)
+            six = _tflm_relu6_six(s_in, zp_in, x.dtype)
+            return Relu6RawClamp(
+                output_shapes=(x.shape,), output_dtypes=(o.dtype,), zero=zp_in, six=six, arithmetic=arith
+            )
     return _prepare_relu_x(ctx, "relu6", 0.0, 6.0, True)
 
 
