@@ -285,20 +285,68 @@ def _quant_fields(sg: SubGraph, index: int) -> dict[str, Any]:
     }
 
 
-def _prepare_target(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
+def _inside(path: Path, directory: Path) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(directory)
+    return os.path.commonpath([real, top]) == top
+
+
+def _prepare_target(out: Path, force: bool, keep: Sequence[str | os.PathLike] = ()) -> None:
+    """Check that ``out`` can be (re)written; ``keep``: input files that must not live inside it."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise InputError(f"output {str(out)!r} exists and is not a directory")
+    for f in keep:
+        if out.exists() and _inside(Path(f), out):
+            raise InputError(
+                f"output directory {str(out)!r} holds the input {os.fspath(f)!r}; replacing it would delete the input"
+            )
+    _clean_stale(out)
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InputError(f"output directory {str(out)!r} exists and is not empty; use --force to replace it")
     if not out.parent.is_dir():
         raise InputError(f"the parent directory of {str(out)!r} does not exist")
 
 
+def _work_dir(out: Path, kind: str) -> Path:
+    """A fresh hidden directory beside ``out`` whose name carries this process's id (see :func:`_clean_stale`)."""
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}-{os.getpid()}-", dir=out.parent))
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove the work directories of killed runs writing ``out``; restore a dump a kill left renamed away.
+
+    Work directories are named ``.NAME.tmp-PID-*`` / ``.NAME.old-PID-*``; one whose process is gone is
+    stale. When ``out`` is missing and a stale ``.old`` copy exists, the run died between its two renames:
+    the copy is the previous dump and goes back under its name.
+    """
+    if not out.parent.is_dir():
+        return
+    for p in sorted(out.parent.glob(f".{out.name}.*-*-*")):
+        parts = p.name[len(out.name) + 2 :].split("-")
+        if len(parts) < 3 or parts[0] not in ("tmp", "old") or not parts[1].isdigit() or not p.is_dir():
+            continue
+        if int(parts[1]) != os.getpid() and _alive(int(parts[1])):
+            continue
+        if parts[0] == "old" and not out.exists():
+            os.rename(p, out)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _install(tmp: Path, out: Path) -> None:
     """Move the finished dump ``tmp`` to ``out`` (replacing an existing directory) with renames only."""
     old: Path | None = None
     if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old = _work_dir(out, "old")
         os.rmdir(old)
         os.rename(out, old)
     try:
@@ -567,7 +615,12 @@ def export_golden(
         raise InputError(f"unknown format {bad[0]!r}; choose from {', '.join(FORMATS)}")
     fmts = tuple(f for f in FORMATS if f in formats or f == "npy")
     out = Path(out_dir)
-    _prepare_target(out, force)
+    data_file = None
+    if isinstance(data, (str, os.PathLike)):
+        data_file = os.fspath(data)
+        if not os.path.isfile(data_file):  # FILE.npz:KEY selector
+            data_file = data_file.rpartition(":")[0]
+    _prepare_target(out, force, keep=[model_path] + ([data_file] if data_file else []))
     model_file = Path(model_path)
     if not model_file.is_file():
         raise InputError(f"model {str(model_path)!r} does not exist or is not a file")
@@ -579,7 +632,7 @@ def export_golden(
     n = int(inputs[0].shape[0]) if inputs else 1
     engine = Engine(model, 0, opts)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = _work_dir(out, "tmp")
     try:
         ex = _Exporter(tmp, model, engine, n, fmts)
         first: Trace | None = None
@@ -591,11 +644,6 @@ def export_golden(
         tensors = ex.tensor_entries(first)
         ops = ex.op_entries(first, accumulators)
         ex.close()
-        data_file = None
-        if isinstance(data, (str, os.PathLike)):
-            data_file = os.fspath(data)
-            if not os.path.isfile(data_file):  # FILE.npz:KEY selector
-                data_file = data_file.rpartition(":")[0]
         manifest = {
             "format": FORMAT,
             "model": os.path.abspath(os.fspath(model_path)),
@@ -647,7 +695,7 @@ def write_dump(
         raise InputError(f"every array needs the same number of samples N >= 1 on axis 0; found {sorted(counts)}")
     n = counts.pop()
     width = max(4, len(str(max(tensors, default=0))))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = _work_dir(out, "tmp")
     try:
         (tmp / "tensors").mkdir()
         entries = []

@@ -174,3 +174,34 @@ def test_non_finite_input_data_is_refused_by_every_command(tmp_path, bad, capsys
     ):
         assert main(argv) == 2, argv
         assert "non-finite value(s), the first in sample 1 at (0, 2)" in capsys.readouterr().err
+
+
+def test_golden_force_refuses_to_delete_its_own_input(tmp_path):
+    x = tensor((1, 4), "int8", scale=0.05, zero_point=3, name="x")
+    y = tensor((1, 4), "int8", scale=0.1, zero_point=-2, name="y")
+    out = tmp_path / "out"
+    out.mkdir()
+    model = out / "m.tflite"
+    model.write_bytes(op_model("RELU", [x], [y]))
+    np.savez(out / "d.npz", x=np.zeros((1, 1, 4), np.int8))
+    with pytest.raises(InputError, match="would delete the input"):
+        export_golden(model, out / "d.npz", out, force=True)
+    assert model.exists() and (out / "d.npz").exists()
+
+
+def test_golden_cleans_up_after_a_killed_run(tmp_path):
+    x = tensor((1, 4), "int8", scale=0.05, zero_point=3, name="x")
+    y = tensor((1, 4), "int8", scale=0.1, zero_point=-2, name="y")
+    model = tmp_path / "m.tflite"
+    model.write_bytes(op_model("RELU", [x], [y]))
+    np.savez(tmp_path / "d.npz", x=np.zeros((1, 1, 4), np.int8))
+    export_golden(model, tmp_path / "d.npz", tmp_path / "out")
+    dead = 2**22 + 12345  # no such process
+    (tmp_path / f".out.tmp-{dead}-abc").mkdir()  # a killed run's half-written dump
+    os.rename(tmp_path / "out", tmp_path / f".out.old-{dead}-def")  # killed between the two renames of --force
+    export_golden(model, tmp_path / "d.npz", tmp_path / "other")  # another target: leaves them alone
+    assert (tmp_path / f".out.tmp-{dead}-abc").exists()
+    export_golden(model, tmp_path / "d.npz", tmp_path / "out", force=True)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["d.npz", "m.tflite", "other", "out"]
+    assert (tmp_path / "out" / "manifest.json").exists()
