@@ -100,12 +100,24 @@ def _opt_gemm(ctx: OpContext) -> OpArithmetic:
             raise _not_reproduced("litert-optimized", ctx, "hybrid per-channel CONV_2D (optimized hybrid kernel)")
         return _opt(note="hybrid: the kernels refquant reproduces for litert-ref run here too")
     if dt in _Q8:
-        if ctx.op.opcode == "TRANSPOSE_CONV" and dt == "uint8":
-            raise _not_reproduced("litert-optimized", ctx, "uint8 TRANSPOSE_CONV was not measured")
+        if ctx.op.opcode == "FULLY_CONNECTED":
+            why = _fc_unmeasured(ctx)
+            if why:
+                raise _not_reproduced("litert-optimized", ctx, why)
         return _opt("neon_mbqm", note="ruy / optimized gemm output stage: NEON requantization on every channel")
     if dt == "int16" and ctx.op.opcode == "FULLY_CONNECTED":
         raise _not_reproduced("litert-optimized", ctx, "int16x8 FULLY_CONNECTED rounds differently (formula open)")
     return _opt()
+
+
+def _fc_unmeasured(ctx: OpContext) -> str:
+    """Why a quantized FULLY_CONNECTED's non-reference arithmetic is not reproduced ("" when it is)."""
+    w, y = ctx.inputs[1], ctx.outputs[0]
+    if w is not None and w.dtype not in _Q8:
+        return f"FULLY_CONNECTED with {w.dtype} weights (a different kernel, not measured)"
+    if y.dtype != _dtype(ctx):
+        return f"{_dtype(ctx)} -> {y.dtype} FULLY_CONNECTED (not measured)"
+    return ""
 
 
 def _per_channel_filter(ctx: OpContext) -> bool:
@@ -209,11 +221,20 @@ def _xnn(rescale: str, note: str = "") -> OpArithmetic:
     return OpArithmetic("litert-xnnpack", XNN, rescale, note=note)
 
 
+def _xnn_fc(ctx: OpContext) -> OpArithmetic:
+    why = _fc_unmeasured(ctx)
+    if why:
+        raise _not_reproduced("litert-xnnpack", ctx, why)
+    return _xnn("fp32_rne", _XNN_GEMM)
+
+
+_XNN_GEMM = "float32 scale f32(f32(s_in * s_w) / s_out), round half to even; activation bounds ties to even"
+
 XNNPACK: dict[str, Rule] = {
-    "CONV_2D": lambda ctx: _xnn("fp32_rne"),
-    "DEPTHWISE_CONV_2D": lambda ctx: _xnn("fp32_rne"),
-    "FULLY_CONNECTED": lambda ctx: _xnn("fp32_rne"),
-    "TRANSPOSE_CONV": lambda ctx: _xnn("fp32_rne"),
+    "CONV_2D": lambda ctx: _xnn("fp32_rne", _XNN_GEMM),
+    "DEPTHWISE_CONV_2D": lambda ctx: _xnn("fp32_rne", _XNN_GEMM),
+    "FULLY_CONNECTED": _xnn_fc,
+    "TRANSPOSE_CONV": lambda ctx: _xnn("fp32_rne", _XNN_GEMM),
     "MUL": lambda ctx: _xnn("fp32_rne"),
     "ADD": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift, ties up"),
     "SUB": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift, ties up"),
@@ -258,6 +279,9 @@ def _tflm(rescale: str = "reference", note: str = "") -> OpArithmetic:
 
 def _tflm_fc(ctx: OpContext) -> OpArithmetic:
     if _dtype(ctx) == "int8":
+        why = _fc_unmeasured(ctx)
+        if why:
+            raise _not_reproduced("tflm", ctx, why)
         return _tflm("mbqm_double", "MultiplyByQuantizedMultiplier with double rounding (LiteRT's REF rounds once)")
     return _tflm_common(ctx)
 
