@@ -50,7 +50,10 @@ _Q8 = ("int8", "uint8")
 
 
 def _dtype(ctx: OpContext) -> str:
-    """The dtype an operator's arithmetic is keyed by: its first input's (the output's for none)."""
+    """The dtype an operator's arithmetic is keyed by: its first input's (the output's for none); for
+    TRANSPOSE_CONV its activations' (input 2: input 0 is the int32 output shape)."""
+    if ctx.op.opcode == "TRANSPOSE_CONV" and len(ctx.inputs) > 2 and ctx.inputs[2] is not None:
+        return ctx.inputs[2].dtype
     for t in ctx.inputs:
         if t is not None:
             return t.dtype
@@ -93,7 +96,8 @@ def _opt(rescale: str = "reference", blocks: int = 0, note: str = "") -> OpArith
 
 
 def _opt_gemm(ctx: OpContext) -> OpArithmetic:
-    """CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV: the gemm output stage is NEON on every output channel."""
+    """CONV_2D / FULLY_CONNECTED: the gemm output stage is NEON on every output channel; TRANSPOSE_CONV:
+    NEON on blocks of 8 output channels (int8) or of 16 flat output elements (uint8), the rest as reference."""
     dt = _dtype(ctx)
     if _is_hybrid(ctx):
         if ctx.op.opcode == "CONV_2D" and _per_channel_filter(ctx):
@@ -104,6 +108,12 @@ def _opt_gemm(ctx: OpContext) -> OpArithmetic:
             why = _fc_unmeasured(ctx)
             if why:
                 raise _not_reproduced("litert-optimized", ctx, why)
+        if ctx.op.opcode == "TRANSPOSE_CONV" and dt == "int8":
+            return _opt("neon_mbqm", 8, "NEON requantization on blocks of 8 output channels, the rest as reference")
+        if ctx.op.opcode == "TRANSPOSE_CONV":
+            return _opt(
+                "neon_mbqm", 16, "NEON requantization on blocks of 16 flat output elements, the tail as reference"
+            )
         return _opt("neon_mbqm", note="ruy / optimized gemm output stage: NEON requantization on every channel")
     if dt == "int16" and ctx.op.opcode == "FULLY_CONNECTED":
         raise _not_reproduced("litert-optimized", ctx, "int16x8 FULLY_CONNECTED rounds differently (formula open)")
@@ -126,7 +136,14 @@ def _per_channel_filter(ctx: OpContext) -> bool:
 
 
 def _opt_depthwise(ctx: OpContext) -> OpArithmetic:
+    """DEPTHWISE_CONV_2D: int8 NEON requantization on blocks of 8 output channels; uint8 as reference."""
     dt = _dtype(ctx)
+    if dt in _Q8 and (len(ctx.inputs) < 3 or ctx.inputs[2] is None):
+        raise ctx.error(
+            "arithmetic litert-optimized: LiteRT's optimized depthwise kernel crashes (segfault) on a quantized "
+            "DEPTHWISE_CONV_2D without a bias tensor",
+            cls=UnsupportedOpError,
+        )
     if dt == "int8":
         return _opt("neon_mbqm", 8, "NEON requantization on blocks of 8 output channels, the rest as reference")
     if _is_hybrid(ctx) and _per_channel_filter(ctx):

@@ -253,13 +253,21 @@ def quant_setup(
 
 
 def profile_requant(
-    ctx: OpContext, inp: TensorInfo, filt: TensorInfo, out: TensorInfo, qs: QuantSetup, channels: int, blocks: int = 0
+    ctx: OpContext,
+    inp: TensorInfo,
+    filt: TensorInfo,
+    out: TensorInfo,
+    qs: QuantSetup,
+    channels: int,
+    flat_size: int | None = None,
 ) -> dict[str, Any]:
     """The OpData fields of the arithmetic profile's rescaling (:mod:`refquant.arithmetic`), from ``ctx.arithmetic``.
 
     "reference": none beyond the decision. "neon_mbqm": ``neon_channels`` (every channel, or the first
     ``blocks * floor(channels / blocks)`` for a kernel whose SIMD loop covers blocks of ``blocks`` output
-    channels and whose scalar tail runs the reference MBQM); the multipliers stay QuantizeMultiplier's
+    channels and whose scalar tail runs the reference MBQM), or with ``flat_size`` (the output's element
+    count, for a kernel whose SIMD loop runs over the flat output) ``neon_elements``, the first
+    ``blocks * floor(flat_size / blocks)`` flat elements; the multipliers stay QuantizeMultiplier's
     (the optimized kernels' Prepare computes the same ones). "fp32_rne": XNNPACK's float32 scale per
     channel and its fused-activation bounds (:func:`refquant.requantize.xnnpack_output_bound`), which
     replace ``act_min`` / ``act_max``. The fast (folded MBQM) path is for the reference rounding only.
@@ -273,8 +281,11 @@ def profile_requant(
     fields["rescale"] = arith.rescale
     fields["fast"] = None
     if arith.rescale == "neon_mbqm":
-        b = blocks or arith.blocks
-        fields["neon_channels"] = channels if not b else b * (channels // b)
+        b = arith.blocks
+        if flat_size is not None:
+            fields["neon_elements"] = flat_size if not b else b * (flat_size // b)
+        else:
+            fields["neon_channels"] = channels if not b else b * (channels // b)
         return fields
     if arith.rescale == "fp32_rne":
         q = ctx.require_quant(filt)
@@ -445,11 +456,14 @@ class QuantConvBase(OpData):
     rescale: str = "reference"
     #: Output channels [0, neon_channels) requantize with NEON semantics ("neon_mbqm" only).
     neon_channels: int = 0
+    #: Instead of channels: flat output elements [0, neon_elements) requantize with NEON semantics (a kernel
+    #: whose SIMD loop runs over the flat output buffer; -1: not flat).
+    neon_elements: int = -1
     #: XNNPACK's float32 requantization scale per output channel ("fp32_rne" only).
     xnn_scale: np.ndarray | None = None
 
     _not_params: ClassVar[frozenset[str]] = OpData._not_params | frozenset(
-        {"real_multiplier", "out_dtype", "fast", "rescale", "neon_channels", "xnn_scale"}
+        {"real_multiplier", "out_dtype", "fast", "rescale", "neon_channels", "neon_elements", "xnn_scale"}
     )
 
     # -- to implement
@@ -525,8 +539,10 @@ class QuantConvBase(OpData):
             )
             return v.astype(np.dtype(self.out_dtype))
         if self.rescale == "neon_mbqm":
-            channels = np.arange(self.multiplier.size)[cs]
-            neon = channels < self.neon_channels
+            if self.neon_elements >= 0:
+                neon = np.arange(acc.size).reshape(acc.shape) < self.neon_elements
+            else:
+                neon = np.arange(self.multiplier.size)[cs] < self.neon_channels
             v = np.where(neon, neon_mbqm(acc, m, sh), mbqm_double_rounding(acc, m, sh))
         elif self.acc_bits == 64:
             v = multiply_by_quantized_multiplier_int64(acc, m, sh)
@@ -563,7 +579,11 @@ class QuantConvBase(OpData):
         m = int(self.multiplier[oc])
         sh = int(self.shift[oc])
         steps.append(Step("multiplier", (m, sh), f"real {float(self.real_multiplier[oc]):.9g} ~= {m} * 2^({sh} - 31)"))
-        if self.rescale == "neon_mbqm" and oc < self.neon_channels:
+        if self.neon_elements >= 0:
+            neon = int(np.ravel_multi_index(element, self.output_shapes[0])) < self.neon_elements
+        else:
+            neon = oc < self.neon_channels
+        if self.rescale == "neon_mbqm" and neon:
             scaled, rq_steps = neon_mbqm_steps(acc, m, sh)
         elif self.rescale == "neon_mbqm":
             scaled, rq_steps = mbqm_steps(acc, m, sh, "double")

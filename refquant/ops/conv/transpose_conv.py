@@ -289,5 +289,7 @@ def prepare_transpose_conv(ctx: OpContext) -> OpData:
         out_dtype=out.dtype,
         **geom,
     )
-    fields.update(profile_requant(ctx, inp, filt, out, qs, filt.shape[0]))
+    # The optimized uint8 kernel requantizes its flat output buffer in SIMD blocks (int8: blocks of channels).
+    flat = int(np.prod(oshape)) if inp.dtype == "uint8" else None
+    fields.update(profile_requant(ctx, inp, filt, out, qs, filt.shape[0], flat))
     return TransposeConvQuantData(**fields)  # type: ignore[arg-type]
