@@ -333,3 +333,20 @@ def test_transpose_conv_optimized_block_split(litert, dt, batch, h, w, channels)
         assert up.reshape(-1, channels).tolist() == [[c < 8 * (channels // 8) for c in range(channels)]] * (
             n // channels
         )
+
+
+def test_neon_mbqm_and_fp32_rne_agree_with_their_step_by_step_versions():
+    from refquant.requantize import fp32_rne_requant, fp32_rne_steps, neon_mbqm, neon_mbqm_steps
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.integers(-(2**31), 2**31, 3000), [-(2**31), 2**31 - 1, -5, -3, -1, 1, 3, 5]])
+    m = np.concatenate([rng.integers(2**30, 2**31, 3000), [-(2**31), 2**30, 2**30, 2**30, 2**30, 2**30, 2**30, 2**30]])
+    s = np.concatenate([rng.integers(-31, 4, 3000), [-3, 0, -1, -1, -1, -1, -1, -1]])
+    got = neon_mbqm(x, m, s)
+    assert got.tolist() == [neon_mbqm_steps(int(a), int(b), int(c))[0] for a, b, c in zip(x, m, s)]
+    assert got[-6:].tolist() == [-1, 0, 0, 1, 1, 2]  # ties up at both stages: -2.5 -> -2 -> -1 (x * 1/4)
+    acc = np.concatenate([rng.integers(-(2**31), 2**31, 2000), [-5, -3, -1, 1, 3, 5]])
+    scale = np.float32(0.5)
+    got = fp32_rne_requant(acc, scale, -3, -128, 127, -128, 127)
+    assert got.tolist() == [fp32_rne_steps(int(a), float(scale), -3, -128, 127, -128, 127)[0] for a in acc]
+    assert got[-6:].tolist() == [-5, -5, -3, -3, -1, -1]  # ties to even, then + zp
