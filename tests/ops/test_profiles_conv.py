@@ -350,3 +350,23 @@ def test_neon_mbqm_and_fp32_rne_agree_with_their_step_by_step_versions():
     got = fp32_rne_requant(acc, scale, -3, -128, 127, -128, 127)
     assert got.tolist() == [fp32_rne_steps(int(a), float(scale), -3, -128, 127, -128, 127)[0] for a in acc]
     assert got[-6:].tolist() == [-5, -5, -3, -3, -1, -1]  # ties to even, then + zp
+
+
+def test_an_int32_bias_without_quantization_keeps_the_node_from_the_delegate(litert):
+    """CheckTensorFloat32OrFloat16OrQCInt32Type refuses an int32 bias without affine quantization: the default
+    interpreter then runs the optimized CONV_2D (ties up), not XNNPACK (ties to even)."""
+    s = 1.0 / 16
+    x = tensor((1, 2, 3, 1), "int8", name="x", scale=s, zero_point=0)
+    w = const(np.ones((2, 1, 1, 1), np.int8), "int8", scale=s, zero_point=0)
+    y = tensor((1, 2, 3, 2), "int8", name="y", scale=s * s / 0.25, zero_point=0)
+    inputs = [np.array([-6, -2, 2, 6, -10, 10], np.int8).reshape(1, 2, 3, 1)]
+    outs = {}
+    for quantized in (True, False):
+        b = const(
+            np.zeros(2, np.int32), "int32", scale=s * s if quantized else None, zero_point=0 if quantized else None
+        )
+        model = op_model("CONV_2D", [x, w, b], [y], padding="VALID", stride_h=1, stride_w=1)
+        want = "fp32_rne" if quantized else "neon_mbqm"
+        assert _data(model, inputs, "litert-xnnpack").arithmetic.rescale == want
+        outs[quantized] = _check(litert, model, inputs, "litert-xnnpack")
+    assert not np.array_equal(outs[True], outs[False])
