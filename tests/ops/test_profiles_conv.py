@@ -370,3 +370,29 @@ def test_an_int32_bias_without_quantization_keeps_the_node_from_the_delegate(lit
         assert _data(model, inputs, "litert-xnnpack").arithmetic.rescale == want
         outs[quantized] = _check(litert, model, inputs, "litert-xnnpack")
     assert not np.array_equal(outs[True], outs[False])
+
+
+@pytest.mark.parametrize("profile", ["litert-optimized", "litert-xnnpack"])
+@pytest.mark.parametrize(
+    ("stride", "dm", "channels", "padding"),
+    [(1, 1, 12, "SAME"), (2, 1, 20, "VALID"), (2, 2, 6, "SAME"), (1, 2, 10, "VALID")],
+)
+def test_depthwise_3x3_ties_across_strides_and_multipliers(litert, profile, stride, dm, channels, padding):
+    """The optimized depthwise kernels for other geometries keep the 8-channel split (centre tap 1, ties at -0.5)."""
+    s = 1.0 / 16
+    cin = channels
+    o = cin * dm
+    taps = np.zeros((1, 3, 3, o), np.int8)
+    taps[0, 1, 1, :] = 1
+    taps[0, 0, 0, ::3] = 2
+    x = tensor((1, 9, 9, cin), "int8", name="x", scale=s, zero_point=0)
+    w = const(taps, "int8", scale=[s] * o, zero_point=[0] * o, quantized_dimension=3)
+    b = const(np.zeros(o, np.int32), "int32", scale=[s * s] * o, zero_point=[0] * o)
+    oh = 9 if padding == "SAME" and stride == 1 else (5 if padding == "SAME" else (9 - 3) // stride + 1)
+    y = tensor((1, oh, oh, o), "int8", name="y", scale=s * s / 0.25, zero_point=0)
+    model = op_model(
+        "DEPTHWISE_CONV_2D", [x, w, b], [y], padding=padding, stride_h=stride, stride_w=stride, depth_multiplier=dm
+    )
+    rng = np.random.default_rng(channels)
+    inputs = [(rng.integers(-6, 7, (1, 9, 9, cin)) * 2).astype(np.int8)]
+    _check(litert, model, inputs, profile)
