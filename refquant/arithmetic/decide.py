@@ -50,7 +50,10 @@ _Q8 = ("int8", "uint8")
 
 
 def _dtype(ctx: OpContext) -> str:
-    """The dtype an operator's arithmetic is keyed by: its first input's (the output's for none)."""
+    """The dtype an operator's arithmetic is keyed by: its first input's (the output's for none); for
+    TRANSPOSE_CONV its activations' (input 2: input 0 is the int32 output shape)."""
+    if ctx.op.opcode == "TRANSPOSE_CONV" and len(ctx.inputs) > 2 and ctx.inputs[2] is not None:
+        return ctx.inputs[2].dtype
     for t in ctx.inputs:
         if t is not None:
             return t.dtype
@@ -93,19 +96,46 @@ def _opt(rescale: str = "reference", blocks: int = 0, note: str = "") -> OpArith
 
 
 def _opt_gemm(ctx: OpContext) -> OpArithmetic:
-    """CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV: the gemm output stage is NEON on every output channel."""
+    """CONV_2D / FULLY_CONNECTED: the gemm output stage is NEON on every output channel; TRANSPOSE_CONV:
+    NEON on blocks of 8 output channels (int8) or of 16 flat output elements (uint8), the rest as reference."""
     dt = _dtype(ctx)
     if _is_hybrid(ctx):
         if ctx.op.opcode == "CONV_2D" and _per_channel_filter(ctx):
             raise _not_reproduced("litert-optimized", ctx, "hybrid per-channel CONV_2D (optimized hybrid kernel)")
         return _opt(note="hybrid: the kernels refquant reproduces for litert-ref run here too")
+    if dt in _Q8 and ctx.op.opcode == "CONV_2D" and _grouped(ctx):
+        return _opt(note="grouped convolution: LiteRT runs its reference kernel (measured)")
     if dt in _Q8:
-        if ctx.op.opcode == "TRANSPOSE_CONV" and dt == "uint8":
-            raise _not_reproduced("litert-optimized", ctx, "uint8 TRANSPOSE_CONV was not measured")
+        if ctx.op.opcode == "FULLY_CONNECTED":
+            why = _fc_unmeasured(ctx)
+            if why:
+                raise _not_reproduced("litert-optimized", ctx, why)
+        if ctx.op.opcode == "TRANSPOSE_CONV" and dt == "int8":
+            return _opt("neon_mbqm", 8, "NEON requantization on blocks of 8 output channels, the rest as reference")
+        if ctx.op.opcode == "TRANSPOSE_CONV":
+            return _opt(
+                "neon_mbqm", 16, "NEON requantization on blocks of 16 flat output elements, the tail as reference"
+            )
         return _opt("neon_mbqm", note="ruy / optimized gemm output stage: NEON requantization on every channel")
     if dt == "int16" and ctx.op.opcode == "FULLY_CONNECTED":
         raise _not_reproduced("litert-optimized", ctx, "int16x8 FULLY_CONNECTED rounds differently (formula open)")
     return _opt()
+
+
+def _fc_unmeasured(ctx: OpContext) -> str:
+    """Why a quantized FULLY_CONNECTED's non-reference arithmetic is not reproduced ("" when it is)."""
+    w, y = ctx.inputs[1], ctx.outputs[0]
+    if w is not None and w.dtype not in _Q8:
+        return f"FULLY_CONNECTED with {w.dtype} weights (a different kernel, not measured)"
+    if y.dtype != _dtype(ctx):
+        return f"{_dtype(ctx)} -> {y.dtype} FULLY_CONNECTED (not measured)"
+    return ""
+
+
+def _grouped(ctx: OpContext) -> bool:
+    """A CONV_2D whose filter has fewer input channels than the input (groups > 1)."""
+    x, w = ctx.inputs[0], ctx.inputs[1] if len(ctx.inputs) > 1 else None
+    return x is not None and w is not None and len(x.shape) == 4 and len(w.shape) == 4 and x.shape[3] != w.shape[3]
 
 
 def _per_channel_filter(ctx: OpContext) -> bool:
@@ -114,7 +144,14 @@ def _per_channel_filter(ctx: OpContext) -> bool:
 
 
 def _opt_depthwise(ctx: OpContext) -> OpArithmetic:
+    """DEPTHWISE_CONV_2D: int8 NEON requantization on blocks of 8 output channels; uint8 as reference."""
     dt = _dtype(ctx)
+    if dt in _Q8 and (len(ctx.inputs) < 3 or ctx.inputs[2] is None):
+        raise ctx.error(
+            "arithmetic litert-optimized: LiteRT's optimized depthwise kernel crashes (segfault) on a quantized "
+            "DEPTHWISE_CONV_2D without a bias tensor",
+            cls=UnsupportedOpError,
+        )
     if dt == "int8":
         return _opt("neon_mbqm", 8, "NEON requantization on blocks of 8 output channels, the rest as reference")
     if _is_hybrid(ctx) and _per_channel_filter(ctx):
@@ -207,11 +244,20 @@ def _xnn(rescale: str, note: str = "") -> OpArithmetic:
     return OpArithmetic("litert-xnnpack", XNN, rescale, note=note)
 
 
+def _xnn_fc(ctx: OpContext) -> OpArithmetic:
+    why = _fc_unmeasured(ctx)
+    if why:
+        raise _not_reproduced("litert-xnnpack", ctx, why)
+    return _xnn("fp32_rne", _XNN_GEMM)
+
+
+_XNN_GEMM = "float32 scale f32(f32(s_in * s_w) / s_out), round half to even; activation bounds ties to even"
+
 XNNPACK: dict[str, Rule] = {
-    "CONV_2D": lambda ctx: _xnn("fp32_rne"),
-    "DEPTHWISE_CONV_2D": lambda ctx: _xnn("fp32_rne"),
-    "FULLY_CONNECTED": lambda ctx: _xnn("fp32_rne"),
-    "TRANSPOSE_CONV": lambda ctx: _xnn("fp32_rne"),
+    "CONV_2D": lambda ctx: _xnn("fp32_rne", _XNN_GEMM),
+    "DEPTHWISE_CONV_2D": lambda ctx: _xnn("fp32_rne", _XNN_GEMM),
+    "FULLY_CONNECTED": _xnn_fc,
+    "TRANSPOSE_CONV": lambda ctx: _xnn("fp32_rne", _XNN_GEMM),
     "MUL": lambda ctx: _xnn("fp32_rne"),
     "ADD": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift, ties up"),
     "SUB": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift, ties up"),
@@ -256,6 +302,9 @@ def _tflm(rescale: str = "reference", note: str = "") -> OpArithmetic:
 
 def _tflm_fc(ctx: OpContext) -> OpArithmetic:
     if _dtype(ctx) == "int8":
+        why = _fc_unmeasured(ctx)
+        if why:
+            raise _not_reproduced("tflm", ctx, why)
         return _tflm("mbqm_double", "MultiplyByQuantizedMultiplier with double rounding (LiteRT's REF rounds once)")
     return _tflm_common(ctx)
 

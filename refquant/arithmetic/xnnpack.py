@@ -61,9 +61,36 @@ def _filter_ok(ctx: OpContext, w: TensorInfo | None, axis: int) -> bool:
     return w.dtype == "float32"
 
 
+def _bias_ok(b: TensorInfo) -> bool:
+    """``CheckTensorFloat32OrFloat16OrQCInt32Type``: a float32 bias, or an int32 bias with affine quantization
+    along dimension 0 (a quantization-less int32 bias is refused)."""
+    if b.dtype == "float32":
+        return True
+    return b.dtype == "int32" and b.quant is not None and b.quant.quantized_dimension == 0 and len(b.shape) == 1
+
+
+def _transpose_geometry(ctx: OpContext, w: TensorInfo) -> str:
+    """``VisitTransposeConvNode`` / ``CalculateTransposeConvPaddings``: why the geometry is refused ("" if not)."""
+    shape_t = ctx.inputs[0]
+    if shape_t is None or shape_t.value is None:
+        return "the output_shape tensor is not static"
+    oshape = [int(v) for v in np.asarray(shape_t.value).reshape(-1)]
+    kh, kw = w.shape[1], w.shape[2]
+    sh, sw = int(ctx.option("stride_h", 1)), int(ctx.option("stride_w", 1))
+    if ctx.option("padding", "SAME") == "VALID":
+        if kh > oshape[1] or kw > oshape[2]:
+            return "VALID padding with an output smaller than the kernel"
+    elif kh < sh or kw < sw:
+        return f"SAME padding with a kernel ({kh}x{kw}) smaller than the stride ({sh}x{sw})"
+    return ""
+
+
 def _conv_like(ctx: OpContext, filter_axis: int) -> tuple[bool, str]:
-    x, w = ctx.inputs[0] if ctx.op.opcode != "TRANSPOSE_CONV" else ctx.inputs[2], ctx.inputs[1]
-    bias_pos = 3 if ctx.op.opcode == "TRANSPOSE_CONV" else 2
+    """``VisitConv2DNode`` / ``VisitDepthwiseConv2DNode`` / ``VisitFullyConnectedNode`` / ``VisitTransposeConvNode``
+    (quantized and float; the hybrid case is decided here too and refused by the profile)."""
+    op = ctx.op.opcode
+    x, w = ctx.inputs[0] if op != "TRANSPOSE_CONV" else ctx.inputs[2], ctx.inputs[1]
+    bias_pos = 3 if op == "TRANSPOSE_CONV" else 2
     b = ctx.inputs[bias_pos] if len(ctx.inputs) > bias_pos else None
     y = ctx.outputs[0]
     if x is None or not _float_or_q8(x) or not _float_or_q8(y):
@@ -72,13 +99,44 @@ def _conv_like(ctx: OpContext, filter_axis: int) -> tuple[bool, str]:
         return False, "input and output types differ"
     if not _filter_ok(ctx, w, filter_axis):
         return False, "the filter is not static, or its quantization is not one XNNPACK takes"
-    if ctx.op.opcode != "FULLY_CONNECTED" and ctx.op.opcode != "TRANSPOSE_CONV" and b is None:
+    assert w is not None
+    hybrid = x.dtype == "float32" and w.dtype == "int8"
+    if x.dtype != w.dtype and not hybrid:
+        return False, "input and filter types differ"
+    if op == "FULLY_CONNECTED" and w.dtype == "int8" and not hybrid:
+        assert w.quant is not None
+        if int(w.quant.zero_point.reshape(-1)[0]) != 0:
+            return False, "an int8 filter with a nonzero zero point"
+    if op in ("CONV_2D", "DEPTHWISE_CONV_2D") and b is None:
         return False, "no bias tensor"
     if b is not None and not _static(b):
         return False, "the bias is not static"
+    if b is not None and not _bias_ok(b):
+        return False, "the bias is not float32 or an int32 tensor quantized along dimension 0"
     if ctx.option("fused_activation_function", "NONE") not in ACTIVATIONS:
         return False, "fused activation not supported by the delegate"
+    if op == "TRANSPOSE_CONV":
+        why = _transpose_geometry(ctx, w)
+        if why:
+            return False, why
+    if x.dtype in _Q8:
+        _check_requant_scale(ctx, x, w, y)
     return True, "taken by the XNNPACK delegate"
+
+
+def _check_requant_scale(ctx: OpContext, x: TensorInfo, w: TensorInfo, y: TensorInfo) -> None:
+    """XNNPACK refuses to create an operator whose requantization scale ``f32(f32(s_in*s_w)/s_out)`` is >= 256
+    (``convolution-nhwc.c``, ``fully-connected-nc.c``, ``deconvolution-nhwc.c``): the delegate has taken the node
+    by then, so the default interpreter fails."""
+    assert w.quant is not None
+    prod = np.multiply(_scale(x), np.asarray(w.quant.scale, np.float32), dtype=np.float32)
+    scale = np.divide(prod, _scale(y), dtype=np.float32)
+    if np.any(scale >= 256):
+        raise ctx.error(
+            f"arithmetic litert-xnnpack: requantization scale {float(scale.max())!r} >= 256: XNNPACK refuses to "
+            "create the operator after the delegate took the node (not reproduced)",
+            cls=UnsupportedOpError,
+        )
 
 
 def _binary_scales(ctx: OpContext, lo: float, hi: float, product: bool) -> tuple[bool, str]:

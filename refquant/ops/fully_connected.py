@@ -33,7 +33,18 @@ from ..quantization import (
     calculate_activation_range_quantized,
     quantize_multiplier_array,
 )
-from ..requantize import multiply_by_quantized_multiplier_int64, requantize_float64
+from ..requantize import (
+    fp32_rne_requant,
+    fp32_rne_steps,
+    mbqm_double_rounding,
+    mbqm_steps,
+    multiply_by_quantized_multiplier_int64,
+    neon_mbqm,
+    neon_mbqm_steps,
+    requantize_float64,
+    xnnpack_output_bound,
+    xnnpack_requant_scale,
+)
 from .base import OpContext, OpData, Step, TensorInfo
 from .fastpath import exact_matmul_blocked
 from .matmul import (
@@ -110,6 +121,12 @@ class FullyConnectedQuantData(OpData):
     float64_exact: bool = True
     #: Filter dim 1 is 0: LiteRT writes zeros (not zp_out) to the whole output.
     zero_depth: bool = False
+    #: The arithmetic profile's rescaling (int8/uint8 kinds): "reference" (float64 round), "neon_mbqm"
+    #: (LiteRT's optimized kernels), "mbqm_double" (tflite-micro) with ``multiplier`` / ``shift``, or
+    #: "fp32_rne" (XNNPACK) with ``xnn_scale``.
+    rescale: str = "reference"
+    #: float32 [U] or [1]: XNNPACK's requantization scale ("fp32_rne" only).
+    xnn_scale: np.ndarray | None = None
 
     def _operands(self, inputs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(inputs[0]).reshape(-1)[: self.batches * self.depth].reshape(self.batches, self.depth)
@@ -130,6 +147,15 @@ class FullyConnectedQuantData(OpData):
         return {"acc": acc}
 
     def _requantize(self, acc: np.ndarray) -> np.ndarray:
+        if self.rescale == "fp32_rne":
+            assert self.xnn_scale is not None
+            lo, hi = _type_range(np.dtype(self.output_dtypes[0]))
+            return fp32_rne_requant(acc, self.xnn_scale, self.output_offset, self.act_min, self.act_max, lo, hi)
+        if self.rescale in ("neon_mbqm", "mbqm_double"):
+            assert self.multiplier is not None and self.shift is not None
+            rq = neon_mbqm if self.rescale == "neon_mbqm" else mbqm_double_rounding
+            v = rq(acc, self.multiplier, self.shift).astype(np.int64)
+            return np.clip(wrap_int32_i64(v + self.output_offset), self.act_min, self.act_max)
         if self.kind == "int16x16":
             assert self.multiplier is not None and self.shift is not None
             v = multiply_by_quantized_multiplier_int64(acc, self.multiplier, self.shift).astype(np.int64)
@@ -205,7 +231,25 @@ class FullyConnectedQuantData(OpData):
             acc = int(wrap_int32_i64(np.int64(acc)))
         steps.append(Step("acc", acc, f"{self.acc_dtype} accumulator (wraps like C)"))
         a = np.array([acc], np.int64)
-        if self.kind == "int16x16":
+        if self.rescale == "fp32_rne":
+            assert self.xnn_scale is not None
+            lo, hi = _type_range(out_dtype)
+            sc = float(self.xnn_scale[u % self.xnn_scale.size])
+            steps.append(Step("scale", np.float32(sc), "XNNPACK scale f32(f32(s_in * s_w) / s_out)"))
+            final, rq = fp32_rne_steps(acc, sc, self.output_offset, self.act_min, self.act_max, lo, hi)
+            steps.extend(Step(*st) for st in rq[:-1])
+            steps.append(Step("value", out_dtype.type(final), rq[-1][2]))
+            return steps
+        if self.rescale in ("neon_mbqm", "mbqm_double"):
+            assert self.multiplier is not None and self.shift is not None
+            m, s = int(self.multiplier[u % self.multiplier.size]), int(self.shift[u % self.shift.size])
+            steps.append(Step("multiplier", (m, s), f"QuantizeMultiplier: real ~= {m} * 2^({s} - 31)"))
+            if self.rescale == "neon_mbqm":
+                v, rq = neon_mbqm_steps(acc, m, s)
+            else:
+                v, rq = mbqm_steps(acc, m, s, "double")
+            steps.extend(Step(*st) for st in rq)
+        elif self.kind == "int16x16":
             assert self.multiplier is not None and self.shift is not None
             m, s = int(self.multiplier[u % self.multiplier.size]), int(self.shift[u % self.shift.size])
             v = int(multiply_by_quantized_multiplier_int64(a, m, s)[0])
@@ -617,6 +661,11 @@ def prepare_fully_connected(ctx: OpContext) -> OpData:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             eff = s_in * w_scales / s_out
 
+    profile = _profile_requant(ctx, kind, x, w, y, w_scales, per_channel, act)
+    if "multiplier" in profile:
+        multiplier, shift = profile.pop("multiplier"), profile.pop("shift")
+    lo, hi = profile.pop("act_min", lo), profile.pop("act_max", hi)
+
     in_max = {"int8": 255, "uint8": 255, "int16": 2**15}[x.dtype]
     w_max = {"int8": 255, "uint8": 255, "int16": 2**16}[w.dtype if w.dtype in ("uint8", "int16") else "int8"]
     return FullyConnectedQuantData(
@@ -638,7 +687,52 @@ def prepare_fully_connected(ctx: OpContext) -> OpData:
         clamp_before_offset=kind == "uint8_int16",
         float64_exact=float64_matmul_is_exact(in_max, w_max, depth),
         zero_depth=depth == 0,
+        **profile,
     )
+
+
+def _profile_requant(
+    ctx: OpContext,
+    kind: str,
+    x: TensorInfo,
+    w: TensorInfo,
+    y: TensorInfo,
+    w_scales: np.ndarray,
+    per_channel: bool,
+    act: str,
+) -> dict:
+    """The OpData fields of the arithmetic profile's rescaling (:mod:`refquant.arithmetic`), from ``ctx.arithmetic``.
+
+    "neon_mbqm" (LiteRT's optimized kernels) and "mbqm_double" (tflite-micro): QuantizeMultiplier of
+    ``f64(f32(s_in * s_w)) / f64(s_out)`` per tensor (``GetQuantizedConvolutionMultipler``'s float product)
+    and of ``f64(s_in) * f64(s_w[u]) / f64(s_out)`` per channel. "fp32_rne" (XNNPACK): the float32 scale
+    ``f32(f32(s_in * s_w[u]) / s_out)`` and XNNPACK's fused-activation bounds (ties to even).
+    """
+    arith = ctx.arithmetic
+    fields: dict = {"arithmetic": arith}
+    if arith.rescale == "reference":
+        return fields
+    if kind not in ("int8", "uint8") or w.dtype not in ("int8", "uint8"):
+        raise ctx.unsupported(f"rescaling {arith.rescale!r} for a {kind} FULLY_CONNECTED with {w.dtype} weights")
+    fields["rescale"] = arith.rescale
+    s_in, s_out = np.float32(x.scale), np.float32(y.scale)
+    if arith.rescale in ("neon_mbqm", "mbqm_double"):
+        if per_channel:
+            real = np.float64(s_in) * w_scales / np.float64(s_out)
+        else:
+            real = np.array([np.float64(np.float32(s_in * np.float32(w_scales[0]))) / np.float64(s_out)])
+        m, sh = quantize_multiplier_array(real, "double")
+        fields["multiplier"], fields["shift"] = np.asarray(m, np.int32), np.asarray(sh, np.int32)
+        return fields
+    if arith.rescale == "fp32_rne":
+        fields["xnn_scale"] = xnnpack_requant_scale(s_in, w_scales.astype(np.float32), s_out)
+        qmin, qmax = _type_range(y.np_dtype)
+        inf = float("inf")
+        a_lo, a_hi = {"NONE": (-inf, inf), "RELU": (0.0, inf), "RELU_N1_TO_1": (-1.0, 1.0), "RELU6": (0.0, 6.0)}[act]
+        fields["act_min"] = xnnpack_output_bound(a_lo, y.scale, y.zero_point, qmin, qmax)
+        fields["act_max"] = xnnpack_output_bound(a_hi, y.scale, y.zero_point, qmin, qmax)
+        return fields
+    raise ctx.unsupported(f"rescaling {arith.rescale!r} is not implemented by the FULLY_CONNECTED kernel")
 
 
 def _prepare_hybrid(

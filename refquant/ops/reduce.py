@@ -102,8 +102,8 @@ from ..requantize import (
     mbqm_steps,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
-    neon_mbqm_mean,
-    neon_mbqm_mean_steps,
+    neon_mbqm,
+    neon_mbqm_steps,
     opt_sum_params,
     xnn_float_reduce,
     xnn_reduce_params,
@@ -246,7 +246,7 @@ class QuantizedMeanSumData(_AxesData):
         neon = self._neon_channels(np.arange(s.size))
         r = mbqm_double_rounding(s, self.output_multiplier, self.output_shift).astype(np.int64)
         if neon.any():
-            r = np.where(neon, neon_mbqm_mean(s, self.output_multiplier, self.output_shift), r)
+            r = np.where(neon, neon_mbqm(s, self.output_multiplier, self.output_shift), r)
         return np.clip(wrap_int32_i64(r + self.legacy_bias), self.qmin, self.qmax)
 
     def _sums(self, x: np.ndarray) -> np.ndarray:
@@ -376,7 +376,7 @@ class QuantizedMeanSumData(_AxesData):
             )
         )
         if neon:
-            r, sub = neon_mbqm_mean_steps(s, self.output_multiplier, self.output_shift)
+            r, sub = neon_mbqm_steps(s, self.output_multiplier, self.output_shift)
             where = f"channel {c} lies in a NEON block of {self.blocks} channels: ties up at both stages"
         else:
             r, sub = mbqm_steps(s, self.output_multiplier, self.output_shift, "double")

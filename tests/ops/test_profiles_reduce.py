@@ -18,7 +18,7 @@ from refquant import load_model
 from refquant.arithmetic.decide import XNN
 from refquant.engine import Engine
 from refquant.errors import UnsupportedOpError
-from refquant.requantize import mbqm_double_rounding, neon_mbqm_mean
+from refquant.requantize import mbqm_double_rounding, neon_mbqm
 from refquant.testing import const, op_model, tensor
 from refquant.testing.oracle import tflm_available
 from refquant.tracer import trace_in_run
@@ -247,13 +247,13 @@ def test_optimized_global_average_pool_blocks_and_tail(litert, channels, dt):
     m, shift = 1 << 30, -1
     bias = expected - np.where(
         np.arange(channels) < (16 * (channels // 16) if dt == "int8" else 0),
-        neon_mbqm_mean(s, m, shift),
+        neon_mbqm(s, m, shift),
         mbqm_double_rounding(s, m, shift),
     )
     inside = (expected > lo) & (expected < hi)
     assert np.unique(bias[inside]).size == 1  # one bias: the block split is exactly the runtime's
     if dt == "int8" and channels >= 16:
-        neon, ref = neon_mbqm_mean(s, m, shift)[:, :16], mbqm_double_rounding(s, m, shift)[:, :16]
+        neon, ref = neon_mbqm(s, m, shift)[:, :16], mbqm_double_rounding(s, m, shift)[:, :16]
         assert (neon != ref).any()  # ties were hit inside the NEON block
 
 

@@ -44,13 +44,20 @@ from ...quantization import (
 )
 from ...requantize import (
     FoldedRequant,
+    fp32_rne_requant,
+    fp32_rne_steps,
     mbqm64_steps,
+    mbqm_double_rounding,
     mbqm_steps,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
+    neon_mbqm,
+    neon_mbqm_steps,
     prepare_folded_requant,
     requant_block,
     requant_sums,
+    xnnpack_output_bound,
+    xnnpack_requant_scale,
 )
 from ..base import OpContext, OpData, Step, TensorInfo
 
@@ -245,6 +252,61 @@ def quant_setup(
     return QuantSetup(np.asarray(mult, np.int32), np.asarray(shift, np.int32), lo, hi, np.asarray(real))
 
 
+def profile_requant(
+    ctx: OpContext,
+    inp: TensorInfo,
+    filt: TensorInfo,
+    out: TensorInfo,
+    qs: QuantSetup,
+    channels: int,
+    flat_size: int | None = None,
+) -> dict[str, Any]:
+    """The OpData fields of the arithmetic profile's rescaling (:mod:`refquant.arithmetic`), from ``ctx.arithmetic``.
+
+    "reference": none beyond the decision. "neon_mbqm": ``neon_channels`` (every channel, or the first
+    ``blocks * floor(channels / blocks)`` for a kernel whose SIMD loop covers blocks of ``blocks`` output
+    channels and whose scalar tail runs the reference MBQM), or with ``flat_size`` (the output's element
+    count, for a kernel whose SIMD loop runs over the flat output) ``neon_elements``, the first
+    ``blocks * floor(flat_size / blocks)`` flat elements; the multipliers stay QuantizeMultiplier's
+    (the optimized kernels' Prepare computes the same ones). "fp32_rne": XNNPACK's float32 scale per
+    channel and its fused-activation bounds (:func:`refquant.requantize.xnnpack_output_bound`), which
+    replace ``act_min`` / ``act_max``. The fast (folded MBQM) path is for the reference rounding only.
+    """
+    arith = ctx.arithmetic
+    fields: dict[str, Any] = {"arithmetic": arith}
+    if arith.rescale == "reference":
+        return fields
+    if inp.dtype not in ("int8", "uint8"):
+        raise ctx.unsupported(f"rescaling {arith.rescale!r} for {inp.dtype} activations")
+    fields["rescale"] = arith.rescale
+    fields["fast"] = None
+    if arith.rescale == "neon_mbqm":
+        b = arith.blocks
+        if flat_size is not None:
+            fields["neon_elements"] = flat_size if not b else b * (flat_size // b)
+        else:
+            fields["neon_channels"] = channels if not b else b * (channels // b)
+        return fields
+    if arith.rescale == "fp32_rne":
+        q = ctx.require_quant(filt)
+        s_w = np.asarray(q.scale, np.float32)
+        if s_w.size == 1:
+            s_w = np.full(channels, s_w[0], np.float32)
+        fields["xnn_scale"] = xnnpack_requant_scale(np.float32(inp.scale), s_w, np.float32(out.scale))
+        info = np.iinfo(out.np_dtype)
+        lo, hi = _xnnpack_activation(_activation(ctx))
+        fields["act_min"] = xnnpack_output_bound(lo, out.scale, out.zero_point, int(info.min), int(info.max))
+        fields["act_max"] = xnnpack_output_bound(hi, out.scale, out.zero_point, int(info.min), int(info.max))
+        return fields
+    raise ctx.unsupported(f"rescaling {arith.rescale!r} is not implemented by this kernel")
+
+
+def _xnnpack_activation(act: str) -> tuple[float, float]:
+    """The float output range the XNNPACK delegate gives a fused activation (ConvertActivationToOutputRange)."""
+    inf = float("inf")
+    return {"NONE": (-inf, inf), "RELU": (0.0, inf), "RELU_N1_TO_1": (-1.0, 1.0), "RELU6": (0.0, 6.0)}[act]
+
+
 def fast_setup(
     ctx: OpContext,
     inp: TensorInfo,
@@ -388,8 +450,21 @@ class QuantConvBase(OpData):
     #: apply (non-constant filter or bias, a bound that cannot be proven): :meth:`eval` then runs the
     #: literal kernel (:meth:`eval_reference`).
     fast: FoldedRequant | None = None
+    #: The rescaling variant of the arithmetic profile (``arithmetic.rescale``): "reference" (MBQM of
+    #: ``rounding``), "neon_mbqm" (:func:`refquant.requantize.neon_mbqm` on the first ``neon_channels``
+    #: output channels, the reference MBQM on the rest) or "fp32_rne" (XNNPACK, ``xnn_scale``).
+    rescale: str = "reference"
+    #: Output channels [0, neon_channels) requantize with NEON semantics ("neon_mbqm" only).
+    neon_channels: int = 0
+    #: Instead of channels: flat output elements [0, neon_elements) requantize with NEON semantics (a kernel
+    #: whose SIMD loop runs over the flat output buffer; -1: not flat).
+    neon_elements: int = -1
+    #: XNNPACK's float32 requantization scale per output channel ("fp32_rne" only).
+    xnn_scale: np.ndarray | None = None
 
-    _not_params: ClassVar[frozenset[str]] = OpData._not_params | frozenset({"real_multiplier", "out_dtype", "fast"})
+    _not_params: ClassVar[frozenset[str]] = OpData._not_params | frozenset(
+        {"real_multiplier", "out_dtype", "fast", "rescale", "neon_channels", "neon_elements", "xnn_scale"}
+    )
 
     # -- to implement
     def _raw_acc(self, inputs: list[np.ndarray | None]) -> np.ndarray:
@@ -422,7 +497,7 @@ class QuantConvBase(OpData):
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         """Accumulate, requantize per channel, add the output zero point, clamp (fast path when prepared)."""
-        if self.fast is not None and FAST_PATHS:
+        if self.fast is not None and FAST_PATHS and self.rescale == "reference":
             return [self._eval_fast(inputs, self.fast.mode)]
         return self.eval_reference(inputs)
 
@@ -456,7 +531,20 @@ class QuantConvBase(OpData):
         if acc.size == 0:
             return np.zeros(acc.shape, np.dtype(self.out_dtype))
         m, sh = self.multiplier[cs], self.shift[cs]
-        if self.acc_bits == 64:
+        if self.rescale == "fp32_rne":
+            assert self.xnn_scale is not None
+            info = np.iinfo(np.dtype(self.out_dtype))
+            v = fp32_rne_requant(
+                acc, self.xnn_scale[cs], self.output_offset, self.act_min, self.act_max, int(info.min), int(info.max)
+            )
+            return v.astype(np.dtype(self.out_dtype))
+        if self.rescale == "neon_mbqm":
+            if self.neon_elements >= 0:
+                neon = np.arange(acc.size).reshape(acc.shape) < self.neon_elements
+            else:
+                neon = np.arange(self.multiplier.size)[cs] < self.neon_channels
+            v = np.where(neon, neon_mbqm(acc, m, sh), mbqm_double_rounding(acc, m, sh))
+        elif self.acc_bits == 64:
             v = multiply_by_quantized_multiplier_int64(acc, m, sh)
         else:
             v = multiply_by_quantized_multiplier(acc, m, sh, self.rounding)  # type: ignore[arg-type]
@@ -478,10 +566,28 @@ class QuantConvBase(OpData):
             acc = acc32
         else:
             steps.append(Step("acc", acc, "int64 accumulator incl. bias"))
+        if self.rescale == "fp32_rne":
+            assert self.xnn_scale is not None
+            sc = float(self.xnn_scale[oc])
+            steps.append(Step("scale", np.float32(sc), "XNNPACK scale f32(f32(s_in * s_w) / s_out)"))
+            info = np.iinfo(np.dtype(self.out_dtype))
+            _, rq = fp32_rne_steps(
+                acc, sc, self.output_offset, self.act_min, self.act_max, int(info.min), int(info.max)
+            )
+            steps.extend(Step(*st) for st in rq)
+            return steps
         m = int(self.multiplier[oc])
         sh = int(self.shift[oc])
         steps.append(Step("multiplier", (m, sh), f"real {float(self.real_multiplier[oc]):.9g} ~= {m} * 2^({sh} - 31)"))
-        if self.acc_bits == 64:
+        if self.neon_elements >= 0:
+            neon = int(np.ravel_multi_index(element, self.output_shapes[0])) < self.neon_elements
+        else:
+            neon = oc < self.neon_channels
+        if self.rescale == "neon_mbqm" and neon:
+            scaled, rq_steps = neon_mbqm_steps(acc, m, sh)
+        elif self.rescale == "neon_mbqm":
+            scaled, rq_steps = mbqm_steps(acc, m, sh, "double")
+        elif self.acc_bits == 64:
             scaled, rq_steps = mbqm64_steps(acc, m, sh)
         else:
             scaled, rq_steps = mbqm_steps(acc, m, sh, self.rounding)

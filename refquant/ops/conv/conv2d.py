@@ -41,6 +41,7 @@ from .common import (
     float_range,
     padded_input,
     positive_option,
+    profile_requant,
     quant_setup,
     require_positive_dims,
     require_rank,
@@ -510,7 +511,7 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
     fast = fast_setup(
         ctx, inp, out, qs, acc_bits, ctx.rounding, filt.value.reshape(o, -1) if filt.value is not None else None, bias
     )
-    return ConvQuantData(
+    fields = dict(
         output_shapes=(out_shape,),
         output_dtypes=(out.dtype,),
         input_offset=-inp.zero_point if inp.dtype != "int16" else 0,
@@ -528,3 +529,5 @@ def prepare_conv2d(ctx: OpContext) -> OpData:
         groups=groups,
         **geom,
     )
+    fields.update(profile_requant(ctx, inp, filt, out, qs, o))
+    return ConvQuantData(**fields)  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ from .common import (
     float_epilogue,
     float_range,
     positive_option,
+    profile_requant,
     quant_setup,
     require_positive_dims,
     require_rank,
@@ -360,7 +361,7 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
     if filt.value is not None:
         wvals = filt.value.reshape(-1, o).T  # (O, KH*KW)
     fast = fast_setup(ctx, inp, out, qs, acc_bits, rounding, wvals, bias)
-    return DepthwiseQuantData(
+    fields = dict(
         output_shapes=(out_shape,),
         output_dtypes=(out.dtype,),
         input_offset=-inp.zero_point if inp.dtype != "int16" else 0,
@@ -378,3 +379,5 @@ def prepare_depthwise_conv2d(ctx: OpContext) -> OpData:
         depth_multiplier=dm,
         **geom,
     )
+    fields.update(profile_requant(ctx, inp, filt, out, qs, o))
+    return DepthwiseQuantData(**fields)  # type: ignore[arg-type]

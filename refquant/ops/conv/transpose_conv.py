@@ -35,6 +35,7 @@ from .common import (
     float_range,
     padding_before,
     positive_option,
+    profile_requant,
     quant_setup,
     require_positive_dims,
     require_rank,
@@ -272,7 +273,7 @@ def prepare_transpose_conv(ctx: OpContext) -> OpData:
     check_depth(ctx, kh * kw * inp.shape[3])
     ctx.require_quant(filt)
     qs = quant_setup(ctx, inp, filt, bias, out, filt.shape[0], acc_bits)
-    return TransposeConvQuantData(
+    fields = dict(
         output_shapes=(oshape,),
         output_dtypes=(out.dtype,),
         input_offset=-inp.zero_point if inp.dtype != "int16" else 0,
@@ -288,3 +289,7 @@ def prepare_transpose_conv(ctx: OpContext) -> OpData:
         out_dtype=out.dtype,
         **geom,
     )
+    # The optimized uint8 kernel requantizes its flat output buffer in SIMD blocks (int8: blocks of channels).
+    flat = int(np.prod(oshape)) if inp.dtype == "uint8" else None
+    fields.update(profile_requant(ctx, inp, filt, out, qs, filt.shape[0], flat))
+    return TransposeConvQuantData(**fields)  # type: ignore[arg-type]
