@@ -130,17 +130,19 @@ def _opt_mul(ctx: OpContext) -> OpArithmetic:
 
 def _opt_quantize(ctx: OpContext) -> OpArithmetic:
     src, dst = _dtype(ctx), ctx.outputs[0].dtype
-    if src == "float32":
+    y = ctx.outputs[0]
+    if src == "float32" and y.quant is not None and y.quant.scale.size == 1:
         return _opt("rne_reciprocal", 8, "blocks of 8: rne(f32(x * f32(1/f64(s)))); tail: round_away(f64(x)/f64(s))")
-    if src == dst and src in _Q8:
+    if src in _Q8 and dst in _Q8:  # int8<->uint8 too (measured: the same NEON loop)
         return _opt("neon_mbqm", 16, "NEON requantization on blocks of 16 flat elements, the tail as reference")
     return _opt()
 
 
 def _opt_dequantize(ctx: OpContext) -> OpArithmetic:
-    if _dtype(ctx) in _Q8:
+    x = ctx.inputs[0]
+    if _dtype(ctx) in _Q8 and x is not None and x.quant is not None and x.quant.scale.size == 1:
         return _opt("two_products", 8, "blocks of 8: f32(q*s) - f32(zp*s); tail as reference f32(q - zp)*s")
-    return _opt()
+    return _opt(note="per-channel: the reference kernel")
 
 
 def _opt_mean(ctx: OpContext) -> OpArithmetic:
@@ -214,15 +216,15 @@ XNNPACK: dict[str, Rule] = {
     "DEPTHWISE_CONV_2D": lambda ctx: _xnn("fp32_rne"),
     "FULLY_CONNECTED": lambda ctx: _xnn("fp32_rne"),
     "TRANSPOSE_CONV": lambda ctx: _xnn("fp32_rne"),
-    "MUL": lambda ctx: _xnn("fp32_rne"),
-    "ADD": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift, ties up"),
-    "SUB": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift, ties up"),
+    "MUL": lambda ctx: _xnn("fp32_rne", "rne(f32(f32((a-za)*(b-zb)) * f32(f32(sa*sb)/so))), bounds ties to even"),
+    "ADD": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift (ties up), bounds ties to even"),
+    "SUB": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift (ties up), bounds ties to even"),
     "LEAKY_RELU": lambda ctx: _xnn("xnn_mul8", "8-bit multipliers lrintf(256 * ratio), >> 8 with ties up"),
     "QUANTIZE": lambda ctx: _xnn(
         "rne_reciprocal" if _dtype(ctx) == "float32" else "xnn_mul8",
         "rne(f32(x * f32(1/s))) + zp" if _dtype(ctx) == "float32" else "8-bit multiplier lrintf(256 * s_in/s_out)",
     ),
-    "DEQUANTIZE": lambda ctx: _xnn("reference", "f32(q - zp) * s, as the reference kernel"),
+    "DEQUANTIZE": lambda ctx: _xnn("reference", "f32(q - zp) * s, as the reference kernel (measured equal)"),
     "MEAN": lambda ctx: _xnn("xnn_float_reduce", "int32 sum, float32 scale and zero point, round half to even"),
     "SUM": lambda ctx: _xnn("xnn_float_reduce", "int32 sum, float32 scale and zero point, round half to even"),
     "RESIZE_BILINEAR": lambda ctx: _xnn("xnn_q11", "Q11 fixed-point weights on the raw values"),

@@ -47,7 +47,7 @@ from ..fixedpoint import (
     wrap_int32_i64,
 )
 from ..quantization import quantize_multiplier
-from ..requantize import multiply_by_quantized_multiplier
+from ..requantize import multiply_by_quantized_multiplier, xnn_mul8, xnn_mul8_multiplier
 from . import lut as L
 from .base import OpContext, OpData, TensorInfo, broadcast_shape
 from .staging import MAX_BROADCAST_RANK, Stage, Staged
@@ -394,6 +394,20 @@ def prepare_leaky_relu(ctx: OpContext) -> OpData:
     s_out, zp_out = _qp(ctx, o)
     if x.dtype == "int16":
         ctx.require_zero_points(x, o, why="LiteRT int16 LEAKY_RELU requires symmetric quantization")
+    arith = ctx.arithmetic
+    if arith.rescale == "xnn_mul8":
+        if x.dtype not in ("int8", "uint8"):
+            raise ctx.unsupported(f"XNNPACK LEAKY_RELU of {x.dtype}")
+        ratio = F32(s_in / s_out)
+        return LeakyReluXnnpack(
+            output_shapes=(x.shape,),
+            output_dtypes=(o.dtype,),
+            input_offset=zp_in,
+            output_offset=zp_out,
+            positive_multiplier=xnn_mul8_multiplier(float(ratio)),
+            negative_multiplier=xnn_mul8_multiplier(float(F32(ratio * alpha))),
+            arithmetic=arith,
+        )
     ma, sa = _qm(ctx, float(F32(F32(s_in * alpha) / s_out)), "alpha multiplier f32(s_in*alpha/s_out)", o)
     mi, si = _qm(ctx, float(F32(s_in / s_out)), "identity multiplier f32(s_in/s_out)", o)
     return LeakyReluQuantized(
@@ -408,6 +422,38 @@ def prepare_leaky_relu(ctx: OpContext) -> OpData:
         alpha_negative=ma < 0,
         rounding=ctx.rounding,
     )
+
+
+@dataclass(frozen=True)
+class LeakyReluXnnpack(Staged, OpData):
+    """int8/uint8 LEAKY_RELU as the XNNPACK delegate computes it (profile litert-xnnpack, ``xnn_mul8``).
+
+    ``d = q - zp_in``; ``sat(((zp_out << 8) + 128 + d * (d < 0 ? nm : pm)) >> 8)`` with the 8-bit multipliers
+    ``pm = lrintf(256 * f32(s_in/s_out))`` and ``nm = lrintf(256 * f32(f32(s_in/s_out) * alpha))``
+    (``xnn_init_qs8_lrelu_scalar_params``, qs8-vlrelu; :func:`refquant.requantize.xnn_mul8`).
+    """
+
+    #: Input zero point (subtracted).
+    input_offset: int = 0
+    #: Output zero point.
+    output_offset: int = 0
+    #: 8-bit multipliers for d >= 0 and d < 0.
+    positive_multiplier: int = 0
+    negative_multiplier: int = 0
+
+    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+        d = np.asarray(inputs[0]).astype(np.int64) - self.input_offset
+        m = np.where(d < 0, self.negative_multiplier, self.positive_multiplier)
+        out = xnn_mul8(d, m, self.output_offset, self.output_dtypes[0]).astype(self.output_dtypes[0])
+        return [
+            ("offset input", d, f"x - {self.input_offset}"),
+            ("multiplier", m, f"{self.negative_multiplier} if negative else {self.positive_multiplier} (256ths)"),
+            (
+                "output",
+                out,
+                f"saturate(({self.output_offset} << 8) + 128 + offset * multiplier) >> 8) (XNNPACK: ties up)",
+            ),
+        ]
 
 
 @dataclass(frozen=True)

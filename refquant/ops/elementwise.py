@@ -61,12 +61,19 @@ from ..quantization import (
     quantize_multiplier_smaller_than_one_exp,
 )
 from ..requantize import (
+    XnnAddParams,
+    fp32_rne,
+    mbqm_int16_wrap,
     mbqm_per_tensor_inplace,
     mbqm_single_rounding_any_shift,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
+    xnn_activation_bounds,
+    xnn_add20,
+    xnn_add20_params,
+    xnn_mul_scale,
 )
-from .base import OpContext, OpData, TensorInfo
+from .base import OpContext, OpData, Step, TensorInfo
 from .lut import checked_log2
 from .staging import MAX_BROADCAST_RANK, Stage, Staged, binary_prepare, element_inputs, same_output_dtype
 
@@ -280,6 +287,64 @@ class AddSubQuantized(Staged, OpData):
         ]
 
 
+def _byte_table(data: Staged, dtype: str, out_dtype: str) -> np.ndarray:
+    """All 65536 8-bit input pairs through ``data``'s readable stages: ``table[u1 << 8 | u2]``."""
+    vals = np.arange(256, dtype=np.uint8).view(np.dtype(dtype))
+    table = np.asarray(data._stages([vals[:, None], vals[None, :]])[-1][1]).reshape(-1).astype(np.dtype(out_dtype))
+    table.flags.writeable = False
+    return table
+
+
+def _table_lookup(table: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    idx = np.left_shift(np.asarray(x1).view(np.uint8), 8, dtype=np.uint16)
+    idx = np.bitwise_or(idx, np.asarray(x2).view(np.uint8), dtype=np.uint16)
+    return np.take(table, idx)
+
+
+@dataclass(frozen=True)
+class AddSubXnnpack(Staged, OpData):
+    """int8/uint8 ADD/SUB as the XNNPACK delegate computes them (profile litert-xnnpack, ``xnn_add20``).
+
+    ``clamp(((bias + x1*ma + x2*mb) >> shift) + zp_out, lo, hi)`` (:func:`refquant.requantize.xnn_add20`):
+    20-bit multipliers of ``s1/s_out`` and ``±s2/s_out`` (negative for SUB), one arithmetic shift (ties up),
+    activation bounds rounded half to even (:func:`refquant.requantize.xnn_activation_bounds`).
+    """
+
+    #: XNNPACK's multipliers, shift and bias.
+    params: XnnAddParams = None  # type: ignore[assignment]
+    #: Output zero point.
+    output_offset: int = 0
+    #: Output bounds (fused activation, XNNPACK's rounding).
+    act_min: int = 0
+    act_max: int = 0
+    #: ``table[u1 << 8 | u2]``: the readable stages over every input pair (prepare).
+    lut: np.ndarray | None = field(default=None, repr=False)
+
+    _not_params = OpData._not_params | frozenset({"lut"})
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """One table lookup per element (the table is :meth:`_stages` over all pairs)."""
+        if not FAST_PATHS or self.lut is None:
+            return Staged.eval(self, inputs)
+        out = _table_lookup(self.lut, np.asarray(inputs[0]), np.asarray(inputs[1]))
+        shape = self.output_shapes[0]
+        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
+
+    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+        p = self.params
+        x1 = np.asarray(inputs[0]).astype(np.int64)
+        x2 = np.asarray(inputs[1]).astype(np.int64)
+        acc = p.bias + x1 * p.a_multiplier + x2 * p.b_multiplier
+        shifted = acc >> p.shift
+        out = xnn_add20(x1, x2, p, self.output_offset, self.act_min, self.act_max).astype(self.output_dtypes[0])
+        return [
+            ("accumulator", acc, f"{p.bias} + x1 * {p.a_multiplier} + x2 * {p.b_multiplier} (XNNPACK, int32)"),
+            ("shifted", shifted, f">> {p.shift} (arithmetic: ties toward +inf)"),
+            ("plus zero point", shifted + self.output_offset, f"+ {self.output_offset}"),
+            ("output", out, f"clamp to [{self.act_min}, {self.act_max}] (XNNPACK bounds, ties to even)"),
+        ]
+
+
 @dataclass(frozen=True)
 class AddSubInt16Pot(Staged, OpData):
     """int16 ADD/SUB with power-of-two scales (LiteRT ``reference_ops::Add``/``Sub16``/``BroadcastSub16POTSlow``)."""
@@ -409,6 +474,9 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
         if ctx.option("pot_scale_int16", False):
             checks = [checked_log2(float(s)) for s in (s1, s2, so)]
             pot = all(ok for ok, _ in checks)
+    arith = ctx.arithmetic
+    if arith.rescale == "xnn_add20":
+        return _prepare_add_sub_xnnpack(ctx, sign, a, b, o, shape, act, arith)
     act_min, act_max = _quant_act_range(ctx, o, act)
     if pot:
         l1, l2, lo_ = (lg for _, lg in checks)
@@ -472,6 +540,31 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
     return data
 
 
+def _prepare_add_sub_xnnpack(
+    ctx: OpContext, sign: int, a: TensorInfo, b: TensorInfo, o: TensorInfo, shape: tuple[int, ...], act: str, arith: Any
+) -> OpData:
+    """ADD/SUB int8/uint8 under the XNNPACK delegate (the decision ``xnn_add20``)."""
+    if a.dtype not in ("int8", "uint8"):
+        raise ctx.unsupported(f"XNNPACK ADD/SUB of {a.dtype}")
+    s1, zp1 = _qp(ctx, a)
+    s2, zp2 = _qp(ctx, b)
+    so, zpo = _qp(ctx, o)
+    params = xnn_add20_params(float(s1), zp1, float(s2), zp2, float(so), subtract=sign < 0)
+    if params is None:
+        raise ctx.fail_quant("XNNPACK ADD/SUB: an input/output scale ratio is outside [2^-10, 2^8)", o)
+    lo, hi = xnn_activation_bounds(act, float(so), zpo, o.dtype)
+    data = AddSubXnnpack(
+        output_shapes=(shape,),
+        output_dtypes=(o.dtype,),
+        params=params,
+        output_offset=zpo,
+        act_min=lo,
+        act_max=hi,
+        arithmetic=arith,
+    )
+    return dataclasses.replace(data, lut=_byte_table(data, a.dtype, o.dtype))
+
+
 def prepare_add(ctx: OpContext) -> OpData:
     """ADD, matching LiteRT ``Register_ADD_REF`` (add.cc; reference/add.h, reference/integer_ops/add.h)."""
     return _prepare_add_sub(ctx, +1)
@@ -504,7 +597,13 @@ class MulQuantized(Staged, OpData):
     #: MultiplyByQuantizedMultiplier rounding variant.
     rounding: str = "double"
 
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+    #: litert-optimized (``mbqm_int16_wrap``): which output elements LiteRT's SIMD blocks compute (their int16
+    #: output stage wraps); None when that stage gives the reference values for every input pair.
+    simd_mask: np.ndarray | None = field(default=None, repr=False)
+
+    _not_params = OpData._not_params | frozenset({"simd_mask"})
+
+    def _stages(self, inputs: list[np.ndarray | None], in_block: Any = None) -> list[Stage]:
         v1 = np.asarray(inputs[0]).astype(np.int64) + self.input1_offset
         v2 = np.asarray(inputs[1]).astype(np.int64) + self.input2_offset
         prod = wrap_int32_i64(v1 * v2)  # |prod| <= 2^30 for int16 (zero points 0), <= 255^2 for 8-bit
@@ -512,12 +611,89 @@ class MulQuantized(Staged, OpData):
             prod, self.output_multiplier, self.output_shift, self.rounding
         ).astype(np.int64)
         shifted = scaled + self.output_offset
+        out = np.clip(shifted, self.act_min, self.act_max)
+        steps: list[Stage] = [
+            ("product", prod, f"(x1 + {self.input1_offset}) * (x2 + {self.input2_offset})"),
+            ("rescaled", scaled, f"MBQM(product, {self.output_multiplier}, {self.output_shift})"),
+        ]
+        if in_block is None and self.simd_mask is not None and np.shape(out) == self.output_shapes[0]:
+            in_block = self.simd_mask
+        if in_block is not None:
+            wrapped = mbqm_int16_wrap(scaled, self.output_offset, self.act_min, self.act_max)
+            out = np.where(in_block, wrapped, out)
+            where = "SIMD block" if np.ndim(in_block) == 0 and bool(in_block) else "scalar tail"
+            if np.ndim(in_block) == 0 and bool(in_block):
+                steps.append(
+                    (
+                        "output",
+                        out.astype(self.output_dtypes[0]),
+                        "LiteRT optimized SIMD block: saturate to int16, "
+                        f"+ {self.output_offset} wrapping in int16, saturate, clamp to [{self.act_min}, {self.act_max}]",
+                    )
+                )
+                return steps
+            steps.append(("plus zero point", shifted, f"+ {self.output_offset} ({where})"))
+            steps.append(("output", out.astype(self.output_dtypes[0]), f"clamp to [{self.act_min}, {self.act_max}]"))
+            return steps
+        steps.append(("plus zero point", shifted, f"+ {self.output_offset}"))
+        steps.append(("output", out.astype(self.output_dtypes[0]), f"clamp to [{self.act_min}, {self.act_max}]"))
+        return steps
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The arithmetic steps of one output element (the SIMD block or scalar tail it falls in, if any)."""
+        if self.simd_mask is None:
+            return Staged.trace(self, inputs, output, element)
+        if output != 0:
+            raise InputError(f"the operator has one output; got output index {output}")
+        picked = element_inputs(inputs, self.output_shapes[0], tuple(element))
+        stages = self._stages(picked, in_block=np.asarray(self.simd_mask[tuple(element)]))
+        named = [(f"input {k}", v, "input value") for k, v in enumerate(picked) if v is not None]
+        return [Step(n, np.asarray(v).item() if np.ndim(v) == 0 else np.asarray(v), d) for n, v, d in named + stages]
+
+
+@dataclass(frozen=True)
+class MulXnnpack(Staged, OpData):
+    """int8/uint8 MUL as the XNNPACK delegate computes it (profile litert-xnnpack, ``fp32_rne``).
+
+    ``clamp(rne(f32(f32((x1 - zp1)*(x2 - zp2)) * f32(f32(s1*s2)/s_out))) + zp_out, lo, hi)``
+    (:func:`refquant.requantize.fp32_rne`), bounds from :func:`refquant.requantize.xnn_activation_bounds`.
+    """
+
+    #: -zero_point of input 1 and input 2.
+    input1_offset: int = 0
+    input2_offset: int = 0
+    #: The float32 scale f32(f32(s1*s2)/s_out).
+    scale: float = 0.0
+    #: Output zero point.
+    output_offset: int = 0
+    #: Output bounds (fused activation, XNNPACK's rounding).
+    act_min: int = 0
+    act_max: int = 0
+    #: ``table[u1 << 8 | u2]``: the readable stages over every input pair (prepare).
+    lut: np.ndarray | None = field(default=None, repr=False)
+
+    _not_params = OpData._not_params | frozenset({"lut"})
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """One table lookup per element (the table is :meth:`_stages` over all pairs)."""
+        if not FAST_PATHS or self.lut is None:
+            return Staged.eval(self, inputs)
+        out = _table_lookup(self.lut, np.asarray(inputs[0]), np.asarray(inputs[1]))
+        shape = self.output_shapes[0]
+        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
+
+    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+        v1 = np.asarray(inputs[0]).astype(np.int64) + self.input1_offset
+        v2 = np.asarray(inputs[1]).astype(np.int64) + self.input2_offset
+        prod = v1 * v2  # |prod| <= 255^2: exact in float32
+        scaled = fp32_rne(prod, np.float32(self.scale))
+        shifted = scaled + self.output_offset
         out = np.clip(shifted, self.act_min, self.act_max).astype(self.output_dtypes[0])
         return [
             ("product", prod, f"(x1 + {self.input1_offset}) * (x2 + {self.input2_offset})"),
-            ("rescaled", scaled, f"MBQM(product, {self.output_multiplier}, {self.output_shift})"),
+            ("rescaled", scaled, f"rne(f32(product) * {float(np.float32(self.scale))!r}) (float32, ties to even)"),
             ("plus zero point", shifted, f"+ {self.output_offset}"),
-            ("output", out, f"clamp to [{self.act_min}, {self.act_max}]"),
+            ("output", out, f"clamp to [{self.act_min}, {self.act_max}] (XNNPACK bounds, ties to even)"),
         ]
 
 
@@ -550,6 +726,39 @@ class MulInt16To8(Staged, OpData):
         ]
 
 
+def _optimized_simd_mask(
+    ctx: OpContext, sa: tuple[int, ...], sb: tuple[int, ...], shape: tuple[int, ...], block: int
+) -> np.ndarray:
+    """Which output elements LiteRT's optimized MUL computes in its SIMD loop (blocks of ``block`` elements).
+
+    Measured (ai-edge-litert 2.3.0, x86-64): the loop runs over the innermost run of output dimensions that
+    broadcast alike (all of the tensor without broadcasting; the trailing dimensions where one input is a
+    scalar or both are full), ``block`` elements at a time (int8: 16, uint8: 8); the rest of each run is the
+    scalar tail. Broadcasts that alternate more than once are refused (not measured).
+    """
+    r = len(shape)
+    pa = (1,) * (r - len(sa)) + tuple(sa)
+    pb = (1,) * (r - len(sb)) + tuple(sb)
+    pats = [(pa[d] == 1, pb[d] == 1) for d in range(r) if shape[d] > 1]
+    changes = sum(1 for k in range(1, len(pats)) if pats[k] != pats[k - 1])
+    if changes > 1:
+        raise ctx.error(
+            "arithmetic litert-optimized: not reproduced by refquant: MUL whose int16 output stage wraps, with a "
+            "broadcast pattern whose SIMD blocks were not measured",
+            cls=UnsupportedOpError,
+        )
+    run = 1
+    for d in range(r - 1, -1, -1):
+        if shape[d] == 1:
+            continue
+        if (pa[d] == 1, pb[d] == 1) != pats[-1]:
+            break
+        run *= shape[d]
+    size = int(np.prod(shape, dtype=np.int64))
+    pos = np.arange(size) % run
+    return (pos < block * (run // block)).reshape(shape)
+
+
 def prepare_mul(ctx: OpContext) -> OpData:
     """MUL, matching LiteRT ``Register_MUL_REF`` (mul.cc; reference/integer_ops/mul.h, reference/mul.h)."""
     a, b, o, shape = binary_prepare(ctx)
@@ -576,9 +785,51 @@ def prepare_mul(ctx: OpContext) -> OpData:
     so, zpo = _qp(ctx, o)
     if a.dtype == "int16":
         ctx.require_zero_points(a, b, o, why="LiteRT MUL int16 requires symmetric quantization (fails Eval)")
+    arith = ctx.arithmetic
+    if arith.rescale == "fp32_rne":
+        if a.dtype not in ("int8", "uint8"):
+            raise ctx.unsupported(f"XNNPACK MUL of {a.dtype}")
+        lo, hi = xnn_activation_bounds(act, float(so), zpo, o.dtype)
+        xdata = MulXnnpack(
+            output_shapes=(shape,),
+            output_dtypes=(o.dtype,),
+            input1_offset=-zp1,
+            input2_offset=-zp2,
+            scale=float(xnn_mul_scale(float(s1), float(s2), float(so))),
+            output_offset=zpo,
+            act_min=lo,
+            act_max=hi,
+            arithmetic=arith,
+        )
+        return dataclasses.replace(xdata, lut=_byte_table(xdata, a.dtype, o.dtype))
     act_min, act_max = _quant_act_range(ctx, o, act)
     real = F32(F32(s1 * s2) / so)
     m, shift = _qm(ctx, float(real), "MUL multiplier f32(s1*s2/s_out)", o)
+    if arith.rescale == "mbqm_int16_wrap":
+        if a.dtype not in ("int8", "uint8"):
+            raise ctx.unsupported(f"optimized MUL int16 wrap of {a.dtype}")
+        data = MulQuantized(
+            output_shapes=(shape,),
+            output_dtypes=(o.dtype,),
+            input1_offset=-zp1,
+            input2_offset=-zp2,
+            output_multiplier=m,
+            output_shift=shift,
+            output_offset=zpo,
+            act_min=act_min,
+            act_max=act_max,
+            rounding=ctx.rounding,
+            arithmetic=arith,
+        )
+        vals = np.arange(256, dtype=np.uint8).view(np.dtype(a.dtype))
+        scaled = np.asarray(data._stages([vals[:, None], vals[None, :]])[1][1])
+        ref = np.clip(scaled + zpo, act_min, act_max)
+        if np.array_equal(ref, mbqm_int16_wrap(scaled, zpo, act_min, act_max)):
+            return data  # the int16 stage never leaves int16: the SIMD blocks give the reference values
+        block = 16 if a.dtype == "int8" else 8
+        mask = _optimized_simd_mask(ctx, a.shape, b.shape, shape, block)
+        mask.flags.writeable = False
+        return dataclasses.replace(data, simd_mask=mask)
     return MulQuantized(
         output_shapes=(shape,),
         output_dtypes=(o.dtype,),
