@@ -224,13 +224,28 @@ XNNPACK: dict[str, Rule] = {
         "rne_reciprocal" if _dtype(ctx) == "float32" else "xnn_mul8",
         "rne(f32(x * f32(1/s))) + zp" if _dtype(ctx) == "float32" else "8-bit multiplier lrintf(256 * s_in/s_out)",
     ),
-    "DEQUANTIZE": lambda ctx: _xnn("reference", "f32(q - zp) * s, as the reference kernel (measured equal)"),
+    "DEQUANTIZE": lambda ctx: _xnn_dequantize(ctx),
     "MEAN": lambda ctx: _xnn("xnn_float_reduce", "int32 sum, float32 scale and zero point, round half to even"),
     "SUM": lambda ctx: _xnn("xnn_float_reduce", "int32 sum, float32 scale and zero point, round half to even"),
     "RESIZE_BILINEAR": lambda ctx: _xnn("xnn_q11", "Q11 fixed-point weights on the raw values"),
     "LOGISTIC": lambda ctx: _xnn("reference", "a 256-entry table equal to the reference kernel's"),
     "TANH": lambda ctx: _xnn("reference", "a 256-entry table equal to the reference kernel's"),
 }
+
+
+def _xnn_dequantize(ctx: OpContext) -> OpArithmetic:
+    """DEQUANTIZE: XNNPACK's qs8-f32-vcvt equals the reference; a constant input gives the optimized kernel's values."""
+    x = ctx.inputs[0]
+    if x is not None and x.value is not None:
+        inner = _opt_dequantize(ctx)
+        return OpArithmetic(
+            "litert-xnnpack",
+            inner.executor,
+            inner.rescale,
+            inner.blocks,
+            note="constant input: measured equal to the optimized kernel (" + inner.note + ")",
+        )
+    return _xnn("reference", "f32(q - zp) * s, as the reference kernel (measured equal)")
 
 
 def _xnnpack(ctx: OpContext) -> OpArithmetic:

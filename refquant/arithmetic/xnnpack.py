@@ -121,7 +121,20 @@ def _same_quant(a: TensorInfo, b: TensorInfo) -> bool:
 
 
 def _fails_in_prepare(ctx: OpContext) -> None:
-    """MAX_POOL_2D and PAD with different input and output quantization: the delegate takes them and fails."""
+    """Nodes the delegate takes and then fails on (the default interpreter fails, no fallback).
+
+    MAX_POOL_2D and PAD with different input and output quantization; DEQUANTIZE of a constant whose result is a
+    graph output ("failed to setup XNNPACK runtime", measured on one-operator models, per-tensor and per-channel).
+    """
+    if ctx.op.opcode == "DEQUANTIZE":
+        x = ctx.inputs[0] if ctx.inputs else None
+        graph_outputs = ctx.model.subgraphs[ctx.subgraph_index].outputs
+        if x is not None and x.value is not None and ctx.outputs and ctx.outputs[0].index in graph_outputs:
+            raise ctx.error(
+                "arithmetic litert-xnnpack: LiteRT's default interpreter fails on this node (a DEQUANTIZE of a "
+                "constant whose result is a graph output: the XNNPACK delegate fails to set up its runtime)",
+                cls=UnsupportedOpError,
+            )
     if ctx.op.opcode in ("MAX_POOL_2D", "PAD", "PADV2"):
         x, y = ctx.inputs[0], ctx.outputs[0]
         if x is not None and _per_tensor_q8(x) and _per_tensor_q8(y) and not _same_quant(x, y):

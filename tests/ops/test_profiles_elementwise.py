@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from refquant.engine import Engine
 from refquant.errors import UnsupportedOpError
-from refquant.testing import const, op_model, tensor
+from refquant.testing import const, model_bytes, op_model, operator, tensor
 from refquant.tflite.reader import load_model
 from refquant.tracer import trace_in_run
 
@@ -202,3 +202,158 @@ def test_mul_optimized_unmeasured_broadcast_refuses():
     m = _binary("MUL", "int8", sa, za, sb, zb, so, zo, (2, 1, 4), (1, 3, 1))
     with pytest.raises(UnsupportedOpError, match="litert-optimized"):
         _run(m, [np.zeros((2, 1, 4), np.int8), np.zeros((1, 3, 1), np.int8)], "litert-optimized")
+
+
+def _unary(op: str, x_spec, y_spec, **options) -> bytes:
+    return op_model(op, [x_spec], [y_spec], **options)
+
+
+@pytest.mark.parametrize("dt", Q8)
+def test_leaky_relu_xnnpack_exhaustive(litert, dt):
+    rng = np.random.default_rng(2)
+    v = _all8(dt).reshape(16, 16)
+    diff = 0
+    cases = [(0.5, 0.5, 0.5), (0.25, 0.5, -0.25)] + [
+        (float(F32(rng.uniform(0.01, 0.2))), float(F32(rng.uniform(0.01, 0.2))), float(F32(rng.uniform(-1.5, 1.5))))
+        for _ in range(8)
+    ]
+    for si, so, alpha in cases:
+        m = _unary(
+            "LEAKY_RELU",
+            tensor((16, 16), dt, scale=si, zero_point=_zp(rng, dt)),
+            tensor((16, 16), dt, scale=so, zero_point=_zp(rng, dt)),
+            alpha=alpha,
+        )
+        check(litert, m, [v], "litert-xnnpack")
+        diff += differs_from_ref(m, [v], "litert-xnnpack")
+    assert diff > 0
+
+
+def test_leaky_relu_small_alpha_not_taken(litert):
+    """alpha 0.003 (|ratio * alpha| < 1/256): the delegate leaves the node to the optimized kernel (= reference)."""
+    m = _unary(
+        "LEAKY_RELU",
+        tensor((256,), "int8", scale=0.05, zero_point=3),
+        tensor((256,), "int8", scale=0.05, zero_point=-2),
+        alpha=0.003,
+    )
+    check(litert, m, [_all8("int8")], "litert-xnnpack")
+    assert differs_from_ref(m, [_all8("int8")], "litert-xnnpack") == 0
+
+
+def _tie_floats(s: float, zp: int, n: int, rng) -> np.ndarray:
+    """Values (k + 1/2) * s (exact ties of x / s) mixed with random ones, as float32."""
+    k = rng.integers(-140 - zp, 140 - zp, n)
+    x = ((k + 0.5) * s).astype(F32)
+    x[::5] = rng.uniform(-150 * s, 150 * s, x[::5].shape).astype(F32)
+    return x
+
+
+@pytest.mark.parametrize("profile", ["litert-xnnpack", "litert-optimized"])
+@pytest.mark.parametrize("dt", ["int8", "uint8", "int16"])
+def test_quantize_float_profiles(litert, profile, dt):
+    rng = np.random.default_rng(11)
+    diff = 0
+    for n in (1, 7, 8, 9, 15, 16, 20, 64, 67):
+        for s in (0.5, 0.25, 2.0 / 3, float(F32(rng.uniform(0.001, 0.2)))):
+            zp = 0 if dt == "int16" else _zp(rng, dt)
+            m = _unary("QUANTIZE", tensor((n,), "float32"), tensor((n,), dt, scale=s, zero_point=zp))
+            x = _tie_floats(s, zp, n, rng)
+            check(litert, m, [x], profile)
+            diff += differs_from_ref(m, [x], profile)
+    assert diff > 0
+
+
+@pytest.mark.parametrize("profile", ["litert-xnnpack", "litert-optimized"])
+def test_quantize_float_extremes(litert, profile):
+    x = np.array([1e12, -1e12, np.inf, -np.inf, 3e9, -3e9, 1.0, -0.0] * 2 + [1e12, -1e12, np.inf, 2.5], F32)
+    for dt, zp in (("int8", 3), ("int8", -3), ("uint8", 7), ("int16", 0)):
+        m = _unary("QUANTIZE", tensor(x.shape, "float32"), tensor(x.shape, dt, scale=0.5, zero_point=zp))
+        check(litert, m, [x], profile)
+
+
+@pytest.mark.parametrize("profile", ["litert-xnnpack", "litert-optimized"])
+@pytest.mark.parametrize("src,dst", [("int8", "int8"), ("uint8", "uint8"), ("int8", "uint8"), ("uint8", "int8")])
+def test_requantize_profiles(litert, profile, src, dst):
+    rng = np.random.default_rng(4)
+    diff = 0
+    cases = [(0.5, 1.0), (0.25, 1.0), (1.0, 0.5)] + [
+        (float(F32(rng.uniform(0.01, 0.3))), float(F32(rng.uniform(0.01, 0.3)))) for _ in range(5)
+    ]
+    for n in (256, 9, 17, 40):
+        for si, so in cases:
+            m = _unary(
+                "QUANTIZE",
+                tensor((n,), src, scale=si, zero_point=_zp(rng, src)),
+                tensor((n,), dst, scale=so, zero_point=_zp(rng, dst)),
+            )
+            x = _all8(src) if n == 256 else rng.choice(_all8(src), n)
+            check(litert, m, [x], profile)
+            diff += differs_from_ref(m, [x], profile)
+    assert diff > 0
+
+
+@pytest.mark.parametrize("dt", Q8)
+def test_requantize_ratio_outside_xnnpack_range_is_optimized(litert, dt):
+    """s_in/s_out = 200 > 128: not delegated; the optimized kernel's NEON blocks run it."""
+    m = _unary(
+        "QUANTIZE",
+        tensor((40,), dt, scale=2.0, zero_point=_zp(np.random.default_rng(0), dt)),
+        tensor((40,), dt, scale=0.01, zero_point=_zp(np.random.default_rng(1), dt)),
+    )
+    x = np.random.default_rng(2).choice(_all8(dt), 40)
+    check(litert, m, [x], "litert-xnnpack")
+
+
+@pytest.mark.parametrize("profile", ["litert-xnnpack", "litert-optimized"])
+@pytest.mark.parametrize("dt", Q8)
+def test_dequantize_profiles(litert, profile, dt):
+    rng = np.random.default_rng(9)
+    diff = 0
+    for n in (256, 1, 8, 9, 15, 16, 23):
+        for _ in range(3):
+            s = float(F32(rng.uniform(0.001, 0.1)))
+            m = _unary("DEQUANTIZE", tensor((n,), dt, scale=s, zero_point=_zp(rng, dt)), tensor((n,), "float32"))
+            x = _all8(dt) if n == 256 else rng.choice(_all8(dt), n)
+            check(litert, m, [x], profile)
+            diff += differs_from_ref(m, [x], profile)
+    if profile == "litert-optimized":
+        assert diff > 0
+
+
+@pytest.mark.parametrize("profile", NON_REF)
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_dequantize_constant_profiles(litert, profile, per_channel):
+    """A constant DEQUANTIZE feeding a float ADD (how converters use it): per-tensor and per-channel weights."""
+    rng = np.random.default_rng(6)
+    sc = rng.uniform(0.001, 0.1, 5).astype(F32) if per_channel else 0.0371
+    zp = rng.integers(-20, 20, 5) if per_channel else 3
+    w = rng.integers(-128, 128, (3, 5)).astype(np.int8)
+    c = const(w, scale=sc, zero_point=zp, quantized_dimension=1)
+    d, x, y = tensor((3, 5), "float32"), tensor((3, 5), "float32"), tensor((3, 5), "float32")
+    m = model_bytes([operator("DEQUANTIZE", [c], [d]), operator("ADD", [d, x], [y])])
+    check(litert, m, [np.zeros((3, 5), F32)], profile)
+    if profile == "tflm" and per_channel:
+        assert differs_from_ref(m, [np.zeros((3, 5), F32)], profile) > 0
+
+
+@pytest.mark.parametrize("profile", NON_REF)
+def test_dequantize_per_channel_input_profiles(litert, profile):
+    rng = np.random.default_rng(7)
+    sc = rng.uniform(0.001, 0.1, 5).astype(F32)
+    zp = rng.integers(-20, 20, 5)
+    m = _unary(
+        "DEQUANTIZE", tensor((3, 5), "int8", scale=sc, zero_point=zp, quantized_dimension=1), tensor((3, 5), "float32")
+    )
+    check(litert, m, [rng.integers(-128, 128, (3, 5)).astype(np.int8)], profile)
+
+
+def test_dequantize_constant_output_fails_under_xnnpack(litert):
+    m = _unary(
+        "DEQUANTIZE",
+        const(np.arange(15, dtype=np.int8).reshape(3, 5), scale=0.1, zero_point=3),
+        tensor((3, 5), "float32"),
+    )
+    assert litert.run(m, [], profile="litert-xnnpack").status == "rejected"
+    with pytest.raises(UnsupportedOpError, match="litert-xnnpack.*fails"):
+        _run(m, [], "litert-xnnpack")
