@@ -357,3 +357,60 @@ def test_dequantize_constant_output_fails_under_xnnpack(litert):
     assert litert.run(m, [], profile="litert-xnnpack").status == "rejected"
     with pytest.raises(UnsupportedOpError, match="litert-xnnpack.*fails"):
         _run(m, [], "litert-xnnpack")
+
+
+@pytest.mark.parametrize("op", ["ADD", "MUL"])
+def test_rank7_binary_not_delegated(litert, op):
+    """XNN_MAX_TENSOR_DIMS is 6: a rank-7 node stays with the optimized kernel (reference values for ADD)."""
+    rng = np.random.default_rng(12)
+    shape = (1, 2, 1, 2, 3, 2, 17)
+    m = _binary(op, "int8", 0.5, 3, 0.25, -5, 1.0, 1, shape, shape)
+    xs = [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(2)]
+    check(litert, m, xs, "litert-xnnpack")
+    data = _run(m, xs, "litert-xnnpack").op_data[0]
+    assert data.arithmetic is None or data.arithmetic.executor != "XNNPACK delegate"
+
+
+def test_rank7_leaky_relu_not_delegated(litert):
+    shape = (1, 2, 1, 2, 2, 2, 16)
+    x = np.random.default_rng(1).integers(-128, 128, shape).astype(np.int8)
+    m = _unary(
+        "LEAKY_RELU",
+        tensor(shape, "int8", scale=0.1, zero_point=4),
+        tensor(shape, "int8", scale=0.07, zero_point=-3),
+        alpha=0.3,
+    )
+    check(litert, m, [x], "litert-xnnpack")
+    assert differs_from_ref(m, [x], "litert-xnnpack") == 0
+
+
+@pytest.mark.parametrize("op", ["ADD", "SUB", "MUL", "LEAKY_RELU", "QUANTIZE", "DEQUANTIZE"])
+def test_tflm_int8(litert, op):
+    """tflite-micro computes these ops as LiteRT's reference kernels (int8)."""
+    rng = np.random.default_rng(13)
+    v = _all8("int8")
+    if op in ("ADD", "SUB", "MUL"):
+        a, b = _pairs("int8")
+        m = _binary(op, "int8", 0.05, 3, 0.11, -9, 0.13 if op != "MUL" else 0.02, 2, act="RELU")
+        check(litert, m, [a, b], "tflm")
+        return
+    if op == "LEAKY_RELU":
+        m = _unary(
+            "LEAKY_RELU",
+            tensor((256,), "int8", scale=0.1, zero_point=4),
+            tensor((256,), "int8", scale=0.07, zero_point=-3),
+            alpha=0.3,
+        )
+        check(litert, m, [v], "tflm")
+    elif op == "QUANTIZE":
+        m = _unary("QUANTIZE", tensor((67,), "float32"), tensor((67,), "int8", scale=0.25, zero_point=3))
+        check(litert, m, [_tie_floats(0.25, 3, 67, rng)], "tflm")
+        m = _unary(
+            "QUANTIZE",
+            tensor((256,), "int8", scale=0.3, zero_point=3),
+            tensor((256,), "int8", scale=0.15, zero_point=-1),
+        )
+        check(litert, m, [v], "tflm")
+    else:
+        m = _unary("DEQUANTIZE", tensor((256,), "int8", scale=0.0213, zero_point=7), tensor((256,), "float32"))
+        check(litert, m, [v], "tflm")
