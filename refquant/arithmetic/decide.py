@@ -298,6 +298,17 @@ def _tflm_dequantize(ctx: OpContext) -> OpArithmetic:
     return _tflm_common(ctx)
 
 
+def _tflm_quantize(ctx: OpContext) -> OpArithmetic:
+    """tflite-micro's QUANTIZE refuses float32 -> uint8, uint8 -> uint8 / int16 and per-channel outputs (measured)."""
+    src, dst = _dtype(ctx), ctx.outputs[0].dtype
+    if dst == "uint8" and src in ("float32", "uint8") or (src, dst) == ("uint8", "int16"):
+        raise _not_reproduced("tflm", ctx, f"tflite-micro's QUANTIZE does not support {src} -> {dst}")
+    y = ctx.outputs[0]
+    if y.quant is not None and y.quant.scale.size > 1:
+        raise _not_reproduced("tflm", ctx, "tflite-micro fails to allocate a per-channel QUANTIZE")
+    return _tflm_common(ctx)
+
+
 def _tflm_common(ctx: OpContext) -> OpArithmetic:
     dt = _dtype(ctx)
     if dt == "uint8" and ctx.op.opcode not in ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST"):
@@ -319,6 +330,7 @@ TFLM: dict[str, Rule] = {
     "SUM": _tflm_sum,
     "RELU6": _tflm_relu6,
     "DEQUANTIZE": _tflm_dequantize,
+    "QUANTIZE": _tflm_quantize,
     "RSQRT": _tflm_open("RSQRT"),
     "TRANSPOSE_CONV": _tflm_open("TRANSPOSE_CONV"),
 }

@@ -414,3 +414,32 @@ def test_tflm_int8(litert, op):
     else:
         m = _unary("DEQUANTIZE", tensor((256,), "int8", scale=0.0213, zero_point=7), tensor((256,), "float32"))
         check(litert, m, [v], "tflm")
+
+
+_DRAWN = [
+    (op, dt)
+    for op in ("ADD", "SUB", "MUL", "LEAKY_RELU", "QUANTIZE", "DEQUANTIZE")
+    for dt in ("int8", "uint8", "int16", "float32")
+    if not (op == "DEQUANTIZE" and dt == "float32")
+]
+
+
+@pytest.mark.parametrize("profile", NON_REF)
+@pytest.mark.parametrize("op,dt", _DRAWN)
+@settings(max_examples=15)
+@given(data=st.data())
+def test_drawn_models_match_each_runtime(litert, profile, op, dt, data):
+    """Models drawn by refquant.strategies: refquant under the profile equals the runtime, or refuses by name."""
+    from refquant.strategies import op_models
+
+    case = data.draw(op_models(op, dt))
+    inputs = [np.asarray(x) for x in case.inputs]
+    try:
+        _run(case.model, inputs, profile)
+    except UnsupportedOpError as exc:
+        assert profile in str(exc) or "litert" in str(exc) or "tflite-micro" in str(exc)
+        return
+    m = load_model(case.model)
+    if any(m.main.tensors[o].dtype == "float32" for o in m.main.outputs) and op != "DEQUANTIZE":
+        return  # float outputs of XNNPACK's float kernels are compared within a tolerance elsewhere
+    check(litert, case.model, inputs, profile)
