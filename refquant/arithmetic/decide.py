@@ -22,7 +22,7 @@ Rescaling variant names used in the tables (the kernels implement each through
     MultiplyByQuantizedMultiplier with double rounding where LiteRT's reference kernel does something
     else (tflite-micro's FULLY_CONNECTED).
 ``xnn_add20``, ``xnn_mul8``, ``xnn_float_reduce``, ``xnn_q11``, ``float_round_away``,
-``mbqm_int16_wrap``, ``rne_reciprocal``, ``two_products``, ``legacy_mean``, ``correct_sum``,
+``mbqm_int16_wrap``, ``neon_add``, ``rne_reciprocal``, ``two_products``, ``legacy_mean``, ``correct_sum``,
 ``raw_clamp``, ``first_scale``
     op-specific variants, described where each table uses them.
 """
@@ -122,6 +122,19 @@ def _opt_depthwise(ctx: OpContext) -> OpArithmetic:
     return _opt()
 
 
+def _opt_add(ctx: OpContext) -> OpArithmetic:
+    """ADD int8/uint8: NEON blocks (16 int8 / 8 uint8 elements of the innermost run) scale the inputs with one
+    rounding and wrap the int16 output stage; the scalar tail is the reference kernel. SUB: = reference (measured)."""
+    dt = _dtype(ctx)
+    if dt in _Q8:
+        return _opt(
+            "neon_add",
+            16 if dt == "int8" else 8,
+            "NEON blocks: inputs rounded once (vqrdmulh), int16 output stage wraps; the tail as reference",
+        )
+    return _opt()
+
+
 def _opt_mul(ctx: OpContext) -> OpArithmetic:
     if _dtype(ctx) in _Q8:
         return _opt("mbqm_int16_wrap", note="MBQM, saturate to int16, add the zero point in int16 with wrap-around")
@@ -192,6 +205,7 @@ OPTIMIZED: dict[str, Rule] = {
     "FULLY_CONNECTED": _opt_gemm,
     "TRANSPOSE_CONV": _opt_gemm,
     "DEPTHWISE_CONV_2D": _opt_depthwise,
+    "ADD": _opt_add,
     "MUL": _opt_mul,
     "QUANTIZE": _opt_quantize,
     "DEQUANTIZE": _opt_dequantize,

@@ -47,7 +47,8 @@ from ..fixedpoint import (
     wrap_int32_i64,
 )
 from ..quantization import quantize_multiplier
-from ..requantize import multiply_by_quantized_multiplier, xnn_mul8, xnn_mul8_multiplier
+from ..requantize import multiply_by_quantized_multiplier
+from ..requantize_elementwise import xnn_mul8, xnn_mul8_multiplier
 from . import lut as L
 from .base import OpContext, OpData, TensorInfo, broadcast_shape
 from .staging import MAX_BROADCAST_RANK, Stage, Staged

@@ -61,19 +61,14 @@ from ..quantization import (
     quantize_multiplier_smaller_than_one_exp,
 )
 from ..requantize import (
-    XnnAddParams,
-    fp32_rne,
-    mbqm_int16_wrap,
     mbqm_per_tensor_inplace,
     mbqm_single_rounding_any_shift,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
-    xnn_activation_bounds,
-    xnn_add20,
-    xnn_add20_params,
-    xnn_mul_scale,
 )
+from ..requantize_elementwise import mbqm_int16_wrap, neon_add_block
 from .base import OpContext, OpData, Step, TensorInfo
+from .elementwise_profiles import optimized_simd_mask, prepare_add_sub_xnnpack, prepare_mul_xnnpack
 from .lut import checked_log2
 from .staging import MAX_BROADCAST_RANK, Stage, Staged, binary_prepare, element_inputs, same_output_dtype
 
@@ -209,8 +204,12 @@ class AddSubQuantized(Staged, OpData):
     #: 8-bit inputs: the output for every input pair, ``lut[u1 << 8 | u2]`` with ``u = x.view(uint8)``,
     #: computed once in prepare by :meth:`_stages` (so it is the readable kernel's result by construction).
     lut: np.ndarray | None = field(default=None, repr=False)
+    #: litert-optimized ADD (``neon_add``): the NEON blocks' output for every pair (``block_lut``) and which output
+    #: elements the SIMD loop computes (``simd_mask``); None when the blocks give the reference values.
+    block_lut: np.ndarray | None = field(default=None, repr=False)
+    simd_mask: np.ndarray | None = field(default=None, repr=False)
 
-    _not_params = OpData._not_params | frozenset({"lut"})
+    _not_params = OpData._not_params | frozenset({"lut", "block_lut", "simd_mask"})
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         """8-bit: one table lookup per element; int16: the closed-form MBQM in place (same integers as the
@@ -223,6 +222,8 @@ class AddSubQuantized(Staged, OpData):
             idx = np.left_shift(x1.view(np.uint8), 8, dtype=np.uint16)
             idx = np.bitwise_or(idx, x2.view(np.uint8), dtype=np.uint16)
             out = np.take(self.lut, idx)
+            if self.block_lut is not None and self.simd_mask is not None:
+                out = np.where(self.simd_mask, np.take(self.block_lut, idx), out)
         elif x1.dtype == np.int16 and all(
             0 <= m < 2**31 and -31 <= e <= 0
             for m, e in (
@@ -253,8 +254,51 @@ class AddSubQuantized(Staged, OpData):
         return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
 
     def eval_reference(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """The readable kernel (:meth:`_stages`)."""
-        return Staged.eval(self, inputs)
+        """The readable kernel (:meth:`_stages`; the NEON blocks through :meth:`_block_stages`)."""
+        out = Staged.eval(self, inputs)
+        if self.simd_mask is not None:
+            block = np.broadcast_to(np.asarray(self._block_stages(inputs)[-1][1]), self.output_shapes[0])
+            out = [np.where(self.simd_mask, block, out[0]).astype(self.output_dtypes[0])]
+        return out
+
+    def _block_stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+        """LiteRT's optimized ADD in a NEON block (:func:`refquant.requantize.neon_add_block`)."""
+        dt = self.output_dtypes[0]
+        out = neon_add_block(
+            np.asarray(inputs[0]),
+            np.asarray(inputs[1]),
+            offsets=(self.input1_offset, self.input2_offset),
+            multipliers=(self.input1_multiplier, self.input2_multiplier),
+            shifts=(self.input1_shift, self.input2_shift),
+            output_multiplier=self.output_multiplier,
+            output_shift=self.output_shift,
+            output_offset=self.output_offset,
+            lo=self.act_min,
+            hi=self.act_max,
+            dtype=dt,
+            left_shift=self.left_shift,
+        ).astype(dt)
+        return [
+            (
+                "output",
+                out,
+                "LiteRT optimized NEON block: inputs scaled with vqrdmulh (ties up; int8 folds the input shift into "
+                "the left shift, uint8 truncates it), sum, vqrdmulh and RoundingDivideByPOT by the output multiplier, "
+                f"int16 narrowing and + {self.output_offset} wrapping, saturated, clamped to "
+                f"[{self.act_min}, {self.act_max}]",
+            )
+        ]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The arithmetic steps of one output element (the NEON block's or the scalar kernel's)."""
+        if self.simd_mask is None or not bool(self.simd_mask[tuple(element)]):
+            return Staged.trace(self, inputs, output, element)
+        if output != 0:
+            raise InputError(f"the operator has one output; got output index {output}")
+        picked = element_inputs(inputs, self.output_shapes[0], tuple(element))
+        named = [(f"input {k}", v, "input value") for k, v in enumerate(picked) if v is not None]
+        stages = named + self._block_stages(picked)
+        return [Step(n, np.asarray(v).item() if np.ndim(v) == 0 else np.asarray(v), d) for n, v, d in stages]
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         x1 = np.asarray(inputs[0]).astype(np.int64)
@@ -284,64 +328,6 @@ class AddSubQuantized(Staged, OpData):
             ("rescaled", scaled, f"MBQM_SmallerThanOneExp(raw, {self.output_multiplier}, {self.output_shift})"),
             ("plus zero point", shifted, f"+ {self.output_offset}"),
             ("output", out, f"clamp to [{self.act_min}, {self.act_max}]"),
-        ]
-
-
-def _byte_table(data: Staged, dtype: str, out_dtype: str) -> np.ndarray:
-    """All 65536 8-bit input pairs through ``data``'s readable stages: ``table[u1 << 8 | u2]``."""
-    vals = np.arange(256, dtype=np.uint8).view(np.dtype(dtype))
-    table = np.asarray(data._stages([vals[:, None], vals[None, :]])[-1][1]).reshape(-1).astype(np.dtype(out_dtype))
-    table.flags.writeable = False
-    return table
-
-
-def _table_lookup(table: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    idx = np.left_shift(np.asarray(x1).view(np.uint8), 8, dtype=np.uint16)
-    idx = np.bitwise_or(idx, np.asarray(x2).view(np.uint8), dtype=np.uint16)
-    return np.take(table, idx)
-
-
-@dataclass(frozen=True)
-class AddSubXnnpack(Staged, OpData):
-    """int8/uint8 ADD/SUB as the XNNPACK delegate computes them (profile litert-xnnpack, ``xnn_add20``).
-
-    ``clamp(((bias + x1*ma + x2*mb) >> shift) + zp_out, lo, hi)`` (:func:`refquant.requantize.xnn_add20`):
-    20-bit multipliers of ``s1/s_out`` and ``±s2/s_out`` (negative for SUB), one arithmetic shift (ties up),
-    activation bounds rounded half to even (:func:`refquant.requantize.xnn_activation_bounds`).
-    """
-
-    #: XNNPACK's multipliers, shift and bias.
-    params: XnnAddParams = None  # type: ignore[assignment]
-    #: Output zero point.
-    output_offset: int = 0
-    #: Output bounds (fused activation, XNNPACK's rounding).
-    act_min: int = 0
-    act_max: int = 0
-    #: ``table[u1 << 8 | u2]``: the readable stages over every input pair (prepare).
-    lut: np.ndarray | None = field(default=None, repr=False)
-
-    _not_params = OpData._not_params | frozenset({"lut"})
-
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """One table lookup per element (the table is :meth:`_stages` over all pairs)."""
-        if not FAST_PATHS or self.lut is None:
-            return Staged.eval(self, inputs)
-        out = _table_lookup(self.lut, np.asarray(inputs[0]), np.asarray(inputs[1]))
-        shape = self.output_shapes[0]
-        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
-
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
-        p = self.params
-        x1 = np.asarray(inputs[0]).astype(np.int64)
-        x2 = np.asarray(inputs[1]).astype(np.int64)
-        acc = p.bias + x1 * p.a_multiplier + x2 * p.b_multiplier
-        shifted = acc >> p.shift
-        out = xnn_add20(x1, x2, p, self.output_offset, self.act_min, self.act_max).astype(self.output_dtypes[0])
-        return [
-            ("accumulator", acc, f"{p.bias} + x1 * {p.a_multiplier} + x2 * {p.b_multiplier} (XNNPACK, int32)"),
-            ("shifted", shifted, f">> {p.shift} (arithmetic: ties toward +inf)"),
-            ("plus zero point", shifted + self.output_offset, f"+ {self.output_offset}"),
-            ("output", out, f"clamp to [{self.act_min}, {self.act_max}] (XNNPACK bounds, ties to even)"),
         ]
 
 
@@ -476,7 +462,7 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
             pot = all(ok for ok, _ in checks)
     arith = ctx.arithmetic
     if arith.rescale == "xnn_add20":
-        return _prepare_add_sub_xnnpack(ctx, sign, a, b, o, shape, act, arith)
+        return prepare_add_sub_xnnpack(ctx, sign, a, o, shape, act, (s1, zp1), (s2, zp2), (so, zpo))
     act_min, act_max = _quant_act_range(ctx, o, act)
     if pot:
         l1, l2, lo_ = (lg for _, lg in checks)
@@ -537,32 +523,16 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
         lut = lut.astype(np.dtype(o.dtype))
         lut.flags.writeable = False
         data = dataclasses.replace(data, lut=lut)
+        if arith.rescale == "neon_add":
+            data = dataclasses.replace(data, arithmetic=arith)
+            block = np.asarray(data._block_stages([vals[:, None], vals[None, :]])[-1][1]).reshape(-1)
+            if not np.array_equal(block, lut):  # else the NEON blocks give the reference values for every pair
+                block = block.astype(np.dtype(o.dtype))
+                block.flags.writeable = False
+                mask = optimized_simd_mask(ctx, a.shape, b.shape, shape, arith.blocks, name)
+                mask.flags.writeable = False
+                data = dataclasses.replace(data, block_lut=block, simd_mask=mask)
     return data
-
-
-def _prepare_add_sub_xnnpack(
-    ctx: OpContext, sign: int, a: TensorInfo, b: TensorInfo, o: TensorInfo, shape: tuple[int, ...], act: str, arith: Any
-) -> OpData:
-    """ADD/SUB int8/uint8 under the XNNPACK delegate (the decision ``xnn_add20``)."""
-    if a.dtype not in ("int8", "uint8"):
-        raise ctx.unsupported(f"XNNPACK ADD/SUB of {a.dtype}")
-    s1, zp1 = _qp(ctx, a)
-    s2, zp2 = _qp(ctx, b)
-    so, zpo = _qp(ctx, o)
-    params = xnn_add20_params(float(s1), zp1, float(s2), zp2, float(so), subtract=sign < 0)
-    if params is None:
-        raise ctx.fail_quant("XNNPACK ADD/SUB: an input/output scale ratio is outside [2^-10, 2^8)", o)
-    lo, hi = xnn_activation_bounds(act, float(so), zpo, o.dtype)
-    data = AddSubXnnpack(
-        output_shapes=(shape,),
-        output_dtypes=(o.dtype,),
-        params=params,
-        output_offset=zpo,
-        act_min=lo,
-        act_max=hi,
-        arithmetic=arith,
-    )
-    return dataclasses.replace(data, lut=_byte_table(data, a.dtype, o.dtype))
 
 
 def prepare_add(ctx: OpContext) -> OpData:
@@ -652,52 +622,6 @@ class MulQuantized(Staged, OpData):
 
 
 @dataclass(frozen=True)
-class MulXnnpack(Staged, OpData):
-    """int8/uint8 MUL as the XNNPACK delegate computes it (profile litert-xnnpack, ``fp32_rne``).
-
-    ``clamp(rne(f32(f32((x1 - zp1)*(x2 - zp2)) * f32(f32(s1*s2)/s_out))) + zp_out, lo, hi)``
-    (:func:`refquant.requantize.fp32_rne`), bounds from :func:`refquant.requantize.xnn_activation_bounds`.
-    """
-
-    #: -zero_point of input 1 and input 2.
-    input1_offset: int = 0
-    input2_offset: int = 0
-    #: The float32 scale f32(f32(s1*s2)/s_out).
-    scale: float = 0.0
-    #: Output zero point.
-    output_offset: int = 0
-    #: Output bounds (fused activation, XNNPACK's rounding).
-    act_min: int = 0
-    act_max: int = 0
-    #: ``table[u1 << 8 | u2]``: the readable stages over every input pair (prepare).
-    lut: np.ndarray | None = field(default=None, repr=False)
-
-    _not_params = OpData._not_params | frozenset({"lut"})
-
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """One table lookup per element (the table is :meth:`_stages` over all pairs)."""
-        if not FAST_PATHS or self.lut is None:
-            return Staged.eval(self, inputs)
-        out = _table_lookup(self.lut, np.asarray(inputs[0]), np.asarray(inputs[1]))
-        shape = self.output_shapes[0]
-        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
-
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
-        v1 = np.asarray(inputs[0]).astype(np.int64) + self.input1_offset
-        v2 = np.asarray(inputs[1]).astype(np.int64) + self.input2_offset
-        prod = v1 * v2  # |prod| <= 255^2: exact in float32
-        scaled = fp32_rne(prod, np.float32(self.scale))
-        shifted = scaled + self.output_offset
-        out = np.clip(shifted, self.act_min, self.act_max).astype(self.output_dtypes[0])
-        return [
-            ("product", prod, f"(x1 + {self.input1_offset}) * (x2 + {self.input2_offset})"),
-            ("rescaled", scaled, f"rne(f32(product) * {float(np.float32(self.scale))!r}) (float32, ties to even)"),
-            ("plus zero point", shifted, f"+ {self.output_offset}"),
-            ("output", out, f"clamp to [{self.act_min}, {self.act_max}] (XNNPACK bounds, ties to even)"),
-        ]
-
-
-@dataclass(frozen=True)
 class MulInt16To8(Staged, OpData):
     """MUL int16 x int16 -> int8/uint8 (LiteRT ``reference_integer_ops::Mul`` / ``reference_ops::Mul`` Int16Int8/Uint8).
 
@@ -724,39 +648,6 @@ class MulInt16To8(Staged, OpData):
             ("clamped", clamped, f"clamp to [{lo}, {hi}]"),
             ("output", out, f"+ {self.output_offset}"),
         ]
-
-
-def _optimized_simd_mask(
-    ctx: OpContext, sa: tuple[int, ...], sb: tuple[int, ...], shape: tuple[int, ...], block: int
-) -> np.ndarray:
-    """Which output elements LiteRT's optimized MUL computes in its SIMD loop (blocks of ``block`` elements).
-
-    Measured (ai-edge-litert 2.3.0, x86-64): the loop runs over the innermost run of output dimensions that
-    broadcast alike (all of the tensor without broadcasting; the trailing dimensions where one input is a
-    scalar or both are full), ``block`` elements at a time (int8: 16, uint8: 8); the rest of each run is the
-    scalar tail. Broadcasts that alternate more than once are refused (not measured).
-    """
-    r = len(shape)
-    pa = (1,) * (r - len(sa)) + tuple(sa)
-    pb = (1,) * (r - len(sb)) + tuple(sb)
-    pats = [(pa[d] == 1, pb[d] == 1) for d in range(r) if shape[d] > 1]
-    changes = sum(1 for k in range(1, len(pats)) if pats[k] != pats[k - 1])
-    if changes > 1:
-        raise ctx.error(
-            "arithmetic litert-optimized: not reproduced by refquant: MUL whose int16 output stage wraps, with a "
-            "broadcast pattern whose SIMD blocks were not measured",
-            cls=UnsupportedOpError,
-        )
-    run = 1
-    for d in range(r - 1, -1, -1):
-        if shape[d] == 1:
-            continue
-        if (pa[d] == 1, pb[d] == 1) != pats[-1]:
-            break
-        run *= shape[d]
-    size = int(np.prod(shape, dtype=np.int64))
-    pos = np.arange(size) % run
-    return (pos < block * (run // block)).reshape(shape)
 
 
 def prepare_mul(ctx: OpContext) -> OpData:
@@ -787,21 +678,7 @@ def prepare_mul(ctx: OpContext) -> OpData:
         ctx.require_zero_points(a, b, o, why="LiteRT MUL int16 requires symmetric quantization (fails Eval)")
     arith = ctx.arithmetic
     if arith.rescale == "fp32_rne":
-        if a.dtype not in ("int8", "uint8"):
-            raise ctx.unsupported(f"XNNPACK MUL of {a.dtype}")
-        lo, hi = xnn_activation_bounds(act, float(so), zpo, o.dtype)
-        xdata = MulXnnpack(
-            output_shapes=(shape,),
-            output_dtypes=(o.dtype,),
-            input1_offset=-zp1,
-            input2_offset=-zp2,
-            scale=float(xnn_mul_scale(float(s1), float(s2), float(so))),
-            output_offset=zpo,
-            act_min=lo,
-            act_max=hi,
-            arithmetic=arith,
-        )
-        return dataclasses.replace(xdata, lut=_byte_table(xdata, a.dtype, o.dtype))
+        return prepare_mul_xnnpack(ctx, a, o, shape, act, (s1, zp1), (s2, zp2), (so, zpo))
     act_min, act_max = _quant_act_range(ctx, o, act)
     real = F32(F32(s1 * s2) / so)
     m, shift = _qm(ctx, float(real), "MUL multiplier f32(s1*s2/s_out)", o)
@@ -827,7 +704,7 @@ def prepare_mul(ctx: OpContext) -> OpData:
         if np.array_equal(ref, mbqm_int16_wrap(scaled, zpo, act_min, act_max)):
             return data  # the int16 stage never leaves int16: the SIMD blocks give the reference values
         block = 16 if a.dtype == "int8" else 8
-        mask = _optimized_simd_mask(ctx, a.shape, b.shape, shape, block)
+        mask = optimized_simd_mask(ctx, a.shape, b.shape, shape, block)
         mask.flags.writeable = False
         return dataclasses.replace(data, simd_mask=mask)
     return MulQuantized(

@@ -30,10 +30,10 @@ import numpy as np
 from ..fixedpoint import INT32_MIN, round_half_away_from_zero, wrap_int32_i64
 from ..model import numpy_dtype
 from ..quantization import dequantize, dtype_range, quantize, quantize_multiplier
-from ..requantize import (
+from ..requantize import multiply_by_quantized_multiplier
+from ..requantize_elementwise import (
     block_mask,
     dequantize_two_products,
-    multiply_by_quantized_multiplier,
     neon_mbqm_elementwise,
     opt_quantize_f32,
     xnn_mul8,

@@ -443,3 +443,32 @@ def test_drawn_models_match_each_runtime(litert, profile, op, dt, data):
     if any(m.main.tensors[o].dtype == "float32" for o in m.main.outputs) and op != "DEQUANTIZE":
         return  # float outputs of XNNPACK's float kernels are compared within a tolerance elsewhere
     check(litert, case.model, inputs, profile)
+
+
+@pytest.mark.parametrize("dt", Q8)
+def test_add_optimized_blocks(litert, dt):
+    """The optimized ADD's NEON blocks round the inputs once and wrap the int16 output stage (ratio >= 200)."""
+    rng = np.random.default_rng(31)
+    a, b = _pairs(dt)
+    diff = 0
+    for ratio in (0.5, 0.37, 8, 200, 1000):
+        so = 0.01
+        m = _binary("ADD", dt, so * ratio, _zp(rng, dt), so * ratio / 3, _zp(rng, dt), so, _zp(rng, dt))
+        check(litert, m, [a, b], "litert-optimized")
+        diff += differs_from_ref(m, [a, b], "litert-optimized")
+    assert diff > 0
+
+
+@pytest.mark.parametrize("dt", Q8)
+def test_add_optimized_tails_and_broadcasts(litert, dt):
+    rng = np.random.default_rng(32)
+    v = _all8(dt)
+    shapes = [((n,), (n,)) for n in (7, 8, 9, 17, 33, 40)]
+    shapes += [((n,), (1,)) for n in (9, 17, 33)] + [((1,), (17,))]
+    shapes += [((3, 17), (1, 17)), ((3, 17), (3, 1)), ((2, 9), (1, 9)), ((5, 3), (5, 1))]
+    for ratio in (0.5, 300):
+        for sha, shb in shapes:
+            so = 0.01
+            m = _binary("ADD", dt, so * ratio, _zp(rng, dt), so * ratio / 3, _zp(rng, dt), so, _zp(rng, dt), sha, shb)
+            for profile in ("litert-optimized", "litert-xnnpack"):
+                check(litert, m, [rng.choice(v, sha), rng.choice(v, shb)], profile)
