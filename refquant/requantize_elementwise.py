@@ -281,22 +281,25 @@ def neon_add_block(
     hi: int,
     dtype: str,
     left_shift: int = 20,
+    fold_input_shift: bool | None = None,
 ) -> NDArray[np.int64]:
     """LiteRT's optimized quantized ADD in its NEON blocks (optimized_integer_ops/add.h ``AddElementwiseInt8``,
     optimized_ops.h ``AddElementwise`` for uint8), as compiled on x86 through NEON_2_SSE.
 
-    int8: each input ``(x + offset) << (20 + shift_k)`` (one shift, no rounding), then ``vqrdmulh`` by its
-    multiplier (ties up). uint8: ``(x + offset) << 20``, ``vqrdmulh``, then ``vshl`` by the (negative) input
-    shift: a truncating arithmetic right shift. Both: the int32 sum, ``vqrdmulh`` by the output multiplier and
+    int8 ``AddElementwiseInt8`` (``fold_input_shift``, the default for int8): each input
+    ``(x + offset) << (20 + shift_k)`` (one shift, no rounding), then ``vqrdmulh`` by its multiplier (ties up).
+    uint8, and int8's ``AddScalarBroadcast``: ``(x + offset) << 20``, ``vqrdmulh``, then ``vshl`` by the
+    (negative) input shift: a truncating arithmetic right shift. Both: the int32 sum, ``vqrdmulh`` by the output multiplier and
     gemmlowp's ``RoundingDivideByPOT`` (ties away), ``vmovn`` (wraps to int16), ``+ output_offset`` in int16
     (wraps), saturation to the 8-bit type, the activation clamp ``[lo, hi]``. The scalar tail is the reference
     kernel. Inputs: raw 8-bit values (broadcastable); parameters as the reference kernel prepares them
     (``QuantizeMultiplierSmallerThanOneExp``). Output: int64 array.
     """
+    fold = dtype == "int8" if fold_input_shift is None else fold_input_shift
     parts = []
     for x, off, m, s in zip((x1, x2), offsets, multipliers, shifts):
         v = np.asarray(x, np.int64) + off
-        if dtype == "int8":
+        if fold:
             ls = left_shift + s
             v = wrap_int32_i64(v << ls) if ls >= 0 else v >> -ls
             parts.append(srdhm32_i64(v, np.int64(m)))

@@ -68,7 +68,7 @@ from ..requantize import (
 )
 from ..requantize_elementwise import mbqm_int16_wrap, neon_add_block
 from .base import OpContext, OpData, Step, TensorInfo
-from .elementwise_profiles import optimized_simd_mask, prepare_add_sub_xnnpack, prepare_mul_xnnpack
+from .elementwise_profiles import innermost_run, optimized_simd_mask, prepare_add_sub_xnnpack, prepare_mul_xnnpack
 from .lut import checked_log2
 from .staging import MAX_BROADCAST_RANK, Stage, Staged, binary_prepare, element_inputs, same_output_dtype
 
@@ -207,6 +207,9 @@ class AddSubQuantized(Staged, OpData):
     #: litert-optimized ADD (``neon_add``): the NEON blocks' output for every pair (``block_lut``) and which output
     #: elements the SIMD loop computes (``simd_mask``); None when the blocks give the reference values.
     block_lut: np.ndarray | None = field(default=None, repr=False)
+    #: Whether the NEON blocks fold the input shift into the left shift (int8 elementwise) or truncate it after
+    #: ``vqrdmulh`` (uint8, and int8 with one input a scalar along the innermost run).
+    fold_input_shift: bool = True
     simd_mask: np.ndarray | None = field(default=None, repr=False)
 
     _not_params = OpData._not_params | frozenset({"lut", "block_lut", "simd_mask"})
@@ -277,6 +280,7 @@ class AddSubQuantized(Staged, OpData):
             hi=self.act_max,
             dtype=dt,
             left_shift=self.left_shift,
+            fold_input_shift=self.fold_input_shift,
         ).astype(dt)
         return [
             (
@@ -524,12 +528,16 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
         lut.flags.writeable = False
         data = dataclasses.replace(data, lut=lut)
         if arith.rescale == "neon_add":
-            data = dataclasses.replace(data, arithmetic=arith)
+            # AddScalarBroadcast (one input constant along the innermost run): blocks of 8, input shift truncated.
+            scalar_run = innermost_run(a.shape, b.shape, shape)[1]
+            fold = a.dtype == "int8" and not scalar_run
+            blocks = 8 if scalar_run else arith.blocks
+            data = dataclasses.replace(data, arithmetic=arith, fold_input_shift=fold)
             block = np.asarray(data._block_stages([vals[:, None], vals[None, :]])[-1][1]).reshape(-1)
             if not np.array_equal(block, lut):  # else the NEON blocks give the reference values for every pair
                 block = block.astype(np.dtype(o.dtype))
                 block.flags.writeable = False
-                mask = optimized_simd_mask(ctx, a.shape, b.shape, shape, arith.blocks, name)
+                mask = optimized_simd_mask(ctx, a.shape, b.shape, shape, blocks, name)
                 mask.flags.writeable = False
                 data = dataclasses.replace(data, block_lut=block, simd_mask=mask)
     return data

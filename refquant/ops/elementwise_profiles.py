@@ -25,7 +25,14 @@ from ..requantize_elementwise import (
 from .base import OpContext, OpData, TensorInfo
 from .staging import Stage, Staged
 
-__all__ = ["AddSubXnnpack", "MulXnnpack", "prepare_add_sub_xnnpack", "prepare_mul_xnnpack", "optimized_simd_mask"]
+__all__ = [
+    "AddSubXnnpack",
+    "MulXnnpack",
+    "prepare_add_sub_xnnpack",
+    "prepare_mul_xnnpack",
+    "optimized_simd_mask",
+    "innermost_run",
+]
 
 #: Use the byte-pair tables (tests switch this off to compare with the readable stages).
 FAST_PATHS = True
@@ -197,6 +204,23 @@ def prepare_mul_xnnpack(
     return dataclasses.replace(xdata, lut=_byte_table(xdata, a.dtype, o.dtype))
 
 
+def innermost_run(sa: tuple[int, ...], sb: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, bool]:
+    """(length of the innermost run of output dimensions that broadcast alike, whether one input is a scalar along
+    it): the inner loop of LiteRT's optimized broadcast kernels (``BroadcastBinaryFunction...Fivefold``)."""
+    r = len(shape)
+    pa = (1,) * (r - len(sa)) + tuple(sa)
+    pb = (1,) * (r - len(sb)) + tuple(sb)
+    pats = [(pa[d] == 1, pb[d] == 1) for d in range(r) if shape[d] > 1]
+    run = 1
+    for d in range(r - 1, -1, -1):
+        if shape[d] == 1:
+            continue
+        if (pa[d] == 1, pb[d] == 1) != pats[-1]:
+            break
+        run *= shape[d]
+    return run, bool(pats) and pats[-1] != (False, False)
+
+
 def optimized_simd_mask(
     ctx: OpContext, sa: tuple[int, ...], sb: tuple[int, ...], shape: tuple[int, ...], block: int, name: str = "MUL"
 ) -> np.ndarray:
@@ -214,17 +238,12 @@ def optimized_simd_mask(
     changes = sum(1 for k in range(1, len(pats)) if pats[k] != pats[k - 1])
     if changes > 1:
         raise ctx.error(
-            f"arithmetic litert-optimized: not reproduced by refquant: {name} whose SIMD blocks round differently "
+            f"arithmetic {ctx.arithmetic.profile}: not reproduced by refquant: LiteRT's optimized {name} whose SIMD "
+            "blocks round differently "
             "from its scalar tail, with a broadcast pattern whose blocks were not measured",
             cls=UnsupportedOpError,
         )
-    run = 1
-    for d in range(r - 1, -1, -1):
-        if shape[d] == 1:
-            continue
-        if (pa[d] == 1, pb[d] == 1) != pats[-1]:
-            break
-        run *= shape[d]
+    run = innermost_run(sa, sb, shape)[0]
     size = int(np.prod(shape, dtype=np.int64))
     pos = np.arange(size) % run
     return (pos < block * (run // block)).reshape(shape)
