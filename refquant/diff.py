@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, RefquantError
+from .escape import shell_word, terminal
+from .inputs import MAX_ARRAY_BYTES, regular_file
 from .model import Model
 from .options import EngineOptions, engine_options
 
@@ -87,16 +88,23 @@ class Dump:
 
     def load(self, t: DumpTensor) -> np.ndarray:
         """The tensor's array: ``.npy`` as stored; ``.bin`` little-endian raw reshaped to ``(N, *shape)``."""
+        where = f"dump {terminal(str(self.root))!r}"
         if not t.path.is_file():
-            raise InputError(f"dump {str(self.root)!r}: tensor file {str(t.path)!r} is missing")
+            raise InputError(f"{where}: tensor file {terminal(str(t.path))!r} is missing")
+        size = regular_file(t.path, f"{where}: tensor file")
+        if size > MAX_ARRAY_BYTES:
+            raise InputError(
+                f"{where}: {terminal(t.path.name)} holds {size} bytes, above the {MAX_ARRAY_BYTES}-byte bound"
+            )
         try:
             if t.path.suffix == ".bin":
                 if t.dtype is None or t.shape is None:
-                    raise InputError(
-                        f"dump {str(self.root)!r}: {t.path.name} is raw .bin; its entry needs dtype and shape"
-                    )
-                arr = np.fromfile(t.path, dtype=np.dtype(t.dtype).newbyteorder("<"))
-                per = int(np.prod(t.shape, dtype=np.int64))
+                    raise InputError(f"{where}: {terminal(t.path.name)} is raw .bin; its entry needs dtype and shape")
+                dt = np.dtype(t.dtype).newbyteorder("<")
+                arr = np.memmap(t.path, dtype=dt, mode="r") if size else np.zeros(0, dt)
+                per = 1
+                for d in t.shape:
+                    per *= d
                 if not t.per_sample:
                     return arr.reshape(t.shape).astype(np.dtype(t.dtype))
                 if per == 0 or arr.size % per:
@@ -104,15 +112,72 @@ class Dump:
                         f"dump {str(self.root)!r}: {t.path.name} holds {arr.size} values, not a multiple of shape {list(t.shape)}"
                     )
                 return arr.reshape((arr.size // per, *t.shape)).astype(np.dtype(t.dtype))
-            return np.load(t.path, mmap_mode="r", allow_pickle=False)
+            arr = np.load(t.path, mmap_mode="r", allow_pickle=False)
+            if not isinstance(arr, np.ndarray) or arr.dtype.fields is not None or arr.dtype.kind not in "biuf":
+                raise InputError(f"{where}: {terminal(t.path.name)} is not a plain numeric array")
+            return arr
         except InputError:
             raise
-        except (ValueError, OSError, TypeError) as exc:
-            raise InputError(f"dump {str(self.root)!r}: cannot read {str(t.path)!r}: {exc}") from exc
+        except (ValueError, OSError, TypeError, OverflowError) as exc:
+            raise InputError(f"{where}: cannot read {terminal(str(t.path))!r}: {exc}") from exc
+
+
+#: Element types a dump's raw ``.bin`` files may declare.
+_DUMP_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool")
+_DUMP_DTYPES += ("float16", "float32", "float64")
+
+
+def _dtype_field(v: Any, where: str) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or v not in _DUMP_DTYPES:
+        raise InputError(f"{where}: dtype {terminal(repr(v))} is not one of {list(_DUMP_DTYPES)}")
+    return v
+
+
+def _shape_field(v: Any, where: str) -> tuple[int, ...] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) > 16 or not all(isinstance(d, int) and not isinstance(d, bool) for d in v):
+        raise InputError(f"{where}: shape {terminal(repr(v))[:80]} is not a list of at most 16 integers")
+    n = 1
+    for d in v:
+        if d < 0:
+            raise InputError(f"{where}: shape {v} has a negative dimension")
+        n *= d
+    if n > MAX_ARRAY_BYTES:
+        raise InputError(f"{where}: shape {v} holds {n} elements, more than a dump can hold")
+    return tuple(v)
+
+
+def _number_list(v: Any, where: str, field: str, kind: type) -> list[Any]:
+    """A manifest's ``scale`` / ``zero_point``: a number or a list of numbers (None or absent: empty)."""
+    if v is None:
+        return []
+    items = v if isinstance(v, list) else [v]
+    ok = (int, float) if kind is float else (int,)
+    if not all(isinstance(x, ok) and not isinstance(x, bool) for x in items):
+        raise InputError(f"{where}: {field} {terminal(repr(v))[:80]} is not a number or a list of numbers")
+    return items
 
 
 def _int_or_none(v: Any) -> int | None:
     return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _check_inside(root: Path, rel: str, where: str) -> None:
+    """A manifest's file must be a relative path inside the dump, reached without leaving it (no ``..``, no
+    absolute path, no symbolic link pointing elsewhere): a dump cannot make refquant read other files."""
+    p = Path(rel)
+    if not rel or p.is_absolute() or ".." in p.parts or "\x00" in rel:
+        raise InputError(
+            f"dump {terminal(str(root))!r}: {where} file {terminal(rel)!r} is not a relative path inside the dump"
+        )
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(root / p)]) != real_root:
+        raise InputError(
+            f"dump {terminal(str(root))!r}: {where} file {terminal(rel)!r} leads outside the dump (a symbolic link)"
+        )
 
 
 def load_dump(path: str | os.PathLike) -> Dump:
@@ -123,8 +188,11 @@ def load_dump(path: str | os.PathLike) -> Dump:
         raise InputError(f"dump {str(root)!r} is not a directory")
     if not mpath.is_file():
         raise InputError(f"dump {str(root)!r} has no manifest.json")
+    regular_file(mpath, f"dump {terminal(str(root))!r}: manifest.json")
     try:
         manifest = json.loads(mpath.read_text())
+    except RecursionError:
+        raise InputError(f"dump {terminal(str(root))!r}: manifest.json is nested too deeply") from None
     except (ValueError, OSError) as exc:
         raise InputError(f"dump {str(root)!r}: manifest.json is not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("tensors"), list):
@@ -138,19 +206,20 @@ def load_dump(path: str | os.PathLike) -> Dump:
         index, name = _int_or_none(e.get("index")), e.get("name")
         if not isinstance(rel, str) or (index is None and not isinstance(name, str)):
             raise InputError(f"dump {str(root)!r}: tensors[{k}] needs 'file' and an 'index' or 'name'")
-        shape = e.get("shape")
+        _check_inside(root, rel, f"tensors[{k}]")
+        here = f"dump {terminal(str(root))!r}: tensors[{k}]"
         tensors.append(
             DumpTensor(
                 index=index,
                 name=name if isinstance(name, str) else None,
                 path=root / rel,
-                dtype=e.get("dtype") if isinstance(e.get("dtype"), str) else None,
-                shape=tuple(int(d) for d in shape) if isinstance(shape, list) else None,
+                dtype=_dtype_field(e.get("dtype"), here),
+                shape=_shape_field(e.get("shape"), here),
                 per_sample=bool(e.get("per_sample", True)),
                 op_index=_int_or_none(e.get("op_index")) if _int_or_none(e.get("op_index")) is not None else -1,
                 opcode=e.get("opcode") if isinstance(e.get("opcode"), str) else None,
-                scale=tuple(float(s) for s in e.get("scale") or ()),
-                zero_point=tuple(int(z) for z in e.get("zero_point") or ()),
+                scale=tuple(float(s) for s in _number_list(e.get("scale"), here, "scale", float)),
+                zero_point=tuple(int(z) for z in _number_list(e.get("zero_point"), here, "zero_point", int)),
                 quantized_dimension=_int_or_none(e.get("quantized_dimension")),
             )
         )
@@ -375,7 +444,7 @@ def trace_command(doc: Mapping[str, Any]) -> str | None:
     if doc.get("float_accumulation") not in (None, "float64"):
         parts += ["--float-accumulation", str(doc["float_accumulation"])]
     # every part quoted: manifest values must not become shell syntax when the line is pasted
-    return " ".join(p if p in ("''",) else shlex.quote(p) for p in parts)
+    return " ".join(p if p in ("''",) else shell_word(p) for p in parts)
 
 
 def _fmt_num(v: Any) -> str:
@@ -438,11 +507,11 @@ def format_diff(doc: Mapping[str, Any], verbose: bool = False) -> str:
     lines.append("")
     if fd is None:
         lines.append(f"no divergence: every tensor present in both dumps is equal within {tol} LSB/ULP")
-        return "\n".join(lines)
+        return terminal("\n".join(lines), keep_newlines=True)
     lines.append(f"FIRST DIVERGENCE: {_where(fd)}")
     if fd["reason"] == "shape":
         lines.append(f"  OTHER has shape {fd['actual_shape']}, REF {fd['expected_shape']}")
-        return "\n".join(lines)
+        return terminal("\n".join(lines), keep_newlines=True)
     diff = fd["difference"]
     signed = ""
     if isinstance(fd["expected"], (int, float)) and isinstance(fd["actual"], (int, float)) and fd["unit"] == "LSB":
@@ -457,7 +526,7 @@ def format_diff(doc: Mapping[str, Any], verbose: bool = False) -> str:
     cmd = trace_command(doc)
     if cmd:
         lines.append(f"  see every arithmetic step of that element:\n    {cmd}")
-    return "\n".join(lines)
+    return terminal("\n".join(lines), keep_newlines=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,4 +722,4 @@ def format_isolated(doc: Mapping[str, Any]) -> str:
     for e in ops:
         if e["status"] in ("error", "skipped"):
             lines.append(f"  operator {e['op_index']} ({e['opcode']}) {e['status']}: {e['reason']}")
-    return "\n".join(lines)
+    return terminal("\n".join(lines), keep_newlines=True)

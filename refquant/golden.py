@@ -34,6 +34,7 @@ import numpy as np
 
 from .engine import Engine, Trace
 from .errors import InputError, RefquantError
+from .escape import c_comment
 from .inputs import convert_input, load_raw_inputs, sample
 from .model import Model, SubGraph
 from .options import EngineOptions, engine_options
@@ -139,8 +140,8 @@ def to_jsonable(value: Any, array_sink: Any = None) -> Any:
 
 
 def dumps_manifest(doc: Mapping[str, Any]) -> str:
-    """JSON text of a manifest: indented, with lists of numbers kept on one line."""
-    text = json.dumps(doc, indent=1)
+    """Strict JSON text of a manifest (non-finite floats as strings), indented, lists of numbers on one line."""
+    text = json.dumps(to_jsonable(doc), indent=1, allow_nan=False)
     return re.sub(r"\[\s*([^\[\]{}\"]*?)\s*\]", lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text) + "\n"
 
 
@@ -202,6 +203,10 @@ def _c_values(arr: np.ndarray, dtype: str, per_line: int = 16) -> str:
     return "    " + ",\n    ".join(lines)
 
 
+#: What a string ``#define`` value may hold: numbers, signs, braces, commas, NAN and INFINITY.
+_C_EXPRESSION = re.compile(r"(?:[-+0-9.eE, {}()]|NAN|INFINITY)*")
+
+
 def write_c_header(
     path: Path, ident: str, arrays: Mapping[str, np.ndarray], comment: str, defines: Mapping[str, Any]
 ) -> None:
@@ -211,14 +216,19 @@ def write_c_header(
     ``uint16_t`` bits, bool as ``uint8_t``); arrays are flat, in C (row-major) order. ``defines`` become
     ``#define <IDENT>_<KEY> value`` lines. An empty key names the array ``<ident>`` itself.
     """
+    ident = c_identifier(ident)
     guard = f"REFQUANT_{ident.upper()}_H"
-    out = [f"/* {line} */" for line in comment.splitlines()]
+    # model-controlled text (tensor names) only ever inside comments, escaped for C
+    out = [f"/* {c_comment(line)} */" for line in comment.splitlines()]
     out += [f"#ifndef {guard}", f"#define {guard}", "", "#include <stdint.h>"]
     if any(a.dtype.kind == "f" for a in arrays.values()):
         out.append("#include <math.h> /* INFINITY, NAN */")
     out.append("")
     for key, value in defines.items():
+        key = c_identifier(key)
         if isinstance(value, str):
+            if not _C_EXPRESSION.fullmatch(value):
+                raise RefquantError(f"C header {path.name}: #define {key} value {value!r} is not a numeric C literal")
             v = value
         elif isinstance(value, float):
             v = _c_literal(value, "float64")
@@ -232,7 +242,7 @@ def write_c_header(
     for key, arr in arrays.items():
         dtype = str(arr.dtype)
         ctype = _C_TYPES.get(dtype)
-        name = f"{ident}_{key}" if key else ident
+        name = f"{ident}_{c_identifier(key)}" if key else ident
         if ctype is None:
             out.append(f"/* {name}: dtype {dtype} has no C representation here; see the .npy file */")
             continue
@@ -275,20 +285,68 @@ def _quant_fields(sg: SubGraph, index: int) -> dict[str, Any]:
     }
 
 
-def _prepare_target(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
+def _inside(path: Path, directory: Path) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(directory)
+    return os.path.commonpath([real, top]) == top
+
+
+def _prepare_target(out: Path, force: bool, keep: Sequence[str | os.PathLike] = ()) -> None:
+    """Check that ``out`` can be (re)written; ``keep``: input files that must not live inside it."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise InputError(f"output {str(out)!r} exists and is not a directory")
+    for f in keep:
+        if out.exists() and _inside(Path(f), out):
+            raise InputError(
+                f"output directory {str(out)!r} holds the input {os.fspath(f)!r}; replacing it would delete the input"
+            )
+    _clean_stale(out)
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InputError(f"output directory {str(out)!r} exists and is not empty; use --force to replace it")
     if not out.parent.is_dir():
         raise InputError(f"the parent directory of {str(out)!r} does not exist")
 
 
+def _work_dir(out: Path, kind: str) -> Path:
+    """A fresh hidden directory beside ``out`` whose name carries this process's id (see :func:`_clean_stale`)."""
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.{kind}-{os.getpid()}-", dir=out.parent))
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove the work directories of killed runs writing ``out``; restore a dump a kill left renamed away.
+
+    Work directories are named ``.NAME.tmp-PID-*`` / ``.NAME.old-PID-*``; one whose process is gone is
+    stale. When ``out`` is missing and a stale ``.old`` copy exists, the run died between its two renames:
+    the copy is the previous dump and goes back under its name.
+    """
+    if not out.parent.is_dir():
+        return
+    for p in sorted(out.parent.glob(f".{out.name}.*-*-*")):
+        parts = p.name[len(out.name) + 2 :].split("-")
+        if len(parts) < 3 or parts[0] not in ("tmp", "old") or not parts[1].isdigit() or not p.is_dir():
+            continue
+        if int(parts[1]) != os.getpid() and _alive(int(parts[1])):
+            continue
+        if parts[0] == "old" and not out.exists():
+            os.rename(p, out)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _install(tmp: Path, out: Path) -> None:
     """Move the finished dump ``tmp`` to ``out`` (replacing an existing directory) with renames only."""
     old: Path | None = None
     if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old = _work_dir(out, "old")
         os.rmdir(old)
         os.rename(out, old)
     try:
@@ -557,7 +615,12 @@ def export_golden(
         raise InputError(f"unknown format {bad[0]!r}; choose from {', '.join(FORMATS)}")
     fmts = tuple(f for f in FORMATS if f in formats or f == "npy")
     out = Path(out_dir)
-    _prepare_target(out, force)
+    data_file = None
+    if isinstance(data, (str, os.PathLike)):
+        data_file = os.fspath(data)
+        if not os.path.isfile(data_file):  # FILE.npz:KEY selector
+            data_file = data_file.rpartition(":")[0]
+    _prepare_target(out, force, keep=[model_path] + ([data_file] if data_file else []))
     model_file = Path(model_path)
     if not model_file.is_file():
         raise InputError(f"model {str(model_path)!r} does not exist or is not a file")
@@ -569,7 +632,7 @@ def export_golden(
     n = int(inputs[0].shape[0]) if inputs else 1
     engine = Engine(model, 0, opts)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = _work_dir(out, "tmp")
     try:
         ex = _Exporter(tmp, model, engine, n, fmts)
         first: Trace | None = None
@@ -581,11 +644,6 @@ def export_golden(
         tensors = ex.tensor_entries(first)
         ops = ex.op_entries(first, accumulators)
         ex.close()
-        data_file = None
-        if isinstance(data, (str, os.PathLike)):
-            data_file = os.fspath(data)
-            if not os.path.isfile(data_file):  # FILE.npz:KEY selector
-                data_file = data_file.rpartition(":")[0]
         manifest = {
             "format": FORMAT,
             "model": os.path.abspath(os.fspath(model_path)),
@@ -637,7 +695,7 @@ def write_dump(
         raise InputError(f"every array needs the same number of samples N >= 1 on axis 0; found {sorted(counts)}")
     n = counts.pop()
     width = max(4, len(str(max(tensors, default=0))))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = _work_dir(out, "tmp")
     try:
         (tmp / "tensors").mkdir()
         entries = []

@@ -13,6 +13,10 @@ The conventions, shared by ``refquant golden``, ``refquant trace`` (and ``refqua
   clamp). Integer data whose dtype equals the model input's passes through unchanged (already
   quantized). Float data for a float32 input is converted to float32. Anything else is an
   :class:`refquant.errors.InputError` that says what to give instead.
+* **Finite values.** Real-valued data must be finite: NaN or infinity in input data is an
+  :class:`~refquant.errors.InputError` naming the array, sample and position, in every command (LiteRT
+  would quantize NaN to an arbitrary integer; a golden vector made from it would test nothing).
+  ``refquant.Interpreter`` itself runs whatever values it is given, as LiteRT does.
 """
 
 from __future__ import annotations
@@ -29,7 +33,78 @@ from .errors import InputError
 from .model import Model, Tensor
 from .quantization import quantize
 
-__all__ = ["RawInput", "load_inputs", "load_raw_inputs", "convert_input", "sample", "sample_inputs", "read_arrays"]
+__all__ = [
+    "RawInput",
+    "load_inputs",
+    "load_raw_inputs",
+    "convert_input",
+    "sample",
+    "sample_inputs",
+    "read_arrays",
+    "read_npy",
+    "regular_file",
+    "MAX_ARRAY_BYTES",
+]
+
+#: The most bytes one input array may hold once read (checked from its header before reading).
+MAX_ARRAY_BYTES = 2 << 30
+
+
+def regular_file(path: str | os.PathLike, what: str) -> int:
+    """The size of ``path`` when it is a regular file; :class:`InputError` for a device, FIFO, directory or none.
+
+    Checked without opening it: reading ``/dev/zero`` or a FIFO would never end.
+    """
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InputError(f"{what} {os.fspath(path)!r}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{what} {os.fspath(path)!r} is not a regular file")
+    return int(st.st_size)
+
+
+def read_npy(f: Any, what: str, available: int, limit: int = MAX_ARRAY_BYTES) -> np.ndarray:
+    """One ``.npy`` array from the open binary file ``f``, checked from its header before any data is read.
+
+    ``available``: the bytes the file (or archive member) holds from ``f``'s position. The header must
+    describe a plain numeric or bool array (no objects, no structured dtypes) whose data fits in
+    ``available`` bytes and in ``limit``; else :class:`InputError` naming ``what``.
+    """
+    fmt = np.lib.format
+    try:
+        start = f.tell() if hasattr(f, "tell") else 0
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise InputError(f"{what}: .npy format version {version} is not supported")
+        header = f.tell() - start if hasattr(f, "tell") else 0
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise InputError(f"{what}: not a readable .npy array ({exc})") from exc
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
+        raise InputError(f"{what}: dtype {dtype} is not a plain numeric array")
+    count = 1
+    for d in shape:
+        count *= int(d)
+    nbytes = count * dtype.itemsize
+    if nbytes > limit:
+        raise InputError(
+            f"{what}: the header declares {list(shape)} {dtype} ({nbytes} bytes), above the {limit}-byte bound"
+        )
+    if nbytes > available - header:
+        raise InputError(f"{what}: the header declares {nbytes} bytes of data; the file holds {available - header}")
+    data = f.read(nbytes)
+    if len(data) != nbytes:
+        raise InputError(f"{what}: truncated ({len(data)} of {nbytes} bytes)")
+    arr = np.frombuffer(data, dtype=dtype, count=count)
+    return arr.reshape(shape, order="F" if fortran else "C").copy()
 
 
 @dataclass(frozen=True)
@@ -82,21 +157,38 @@ def read_arrays(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, np.n
     if isinstance(source, Mapping):
         return {str(k): np.asarray(v) for k, v in source.items()}
     path, keys = _split_selector(os.fspath(source))
+    size = regular_file(path, "input data")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):  # a .npy file
-            arrays = {"input_0": loaded}
-        else:
-            with loaded as npz:
-                arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        if not zipfile.is_zipfile(path):  # a .npy file
+            with open(path, "rb") as f:
+                arrays = {"input_0": read_npy(f, f"cannot read input data {path!r} as .npz/.npy", size)}
+            if keys is not None:
+                raise InputError(f"input data {path!r} is one .npy array; a KEY selector needs an .npz")
+            return arrays
+        with zipfile.ZipFile(path) as zf:
+            members = {n[:-4]: zf.getinfo(n) for n in zf.namelist() if n.endswith(".npy")}
+            if keys is not None:
+                absent = [k for k in keys if k not in members]
+                if absent:
+                    raise InputError(f"input data {path!r} has no array {absent[0]!r}; it has {sorted(members)}")
+            wanted = list(members) if keys is None else list(dict.fromkeys(keys))
+            total = sum(members[k].file_size for k in wanted)
+            if total > MAX_ARRAY_BYTES:
+                raise InputError(
+                    f"input data {path!r}: the arrays would take {total} bytes once decompressed, above the "
+                    f"{MAX_ARRAY_BYTES}-byte bound"
+                )
+            loaded = {}
+            for k in wanted:
+                with zf.open(members[k]) as f:
+                    loaded[k] = read_npy(f, f"input data {path!r}, array {k!r}", members[k].file_size)
+    except InputError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:
         raise InputError(f"cannot read input data {path!r} as .npz/.npy: {exc}") from exc
     if keys is None:
-        return arrays
-    absent = [k for k in keys if k not in arrays]
-    if absent:
-        raise InputError(f"input data {path!r} has no array {absent[0]!r}; it has {sorted(arrays)}")
-    return {f"input_{i}": arrays[k] for i, k in enumerate(keys)}
+        return loaded
+    return {f"input_{i}": loaded[k] for i, k in enumerate(keys)}
 
 
 def _signature_names(model: Model) -> dict[int, list[str]]:
@@ -174,7 +266,17 @@ def load_raw_inputs(
         arr = np.asarray(arrays[key])
         if arr.dtype.kind not in "biuf":
             raise InputError(f"input array {key!r} has dtype {arr.dtype}; expected numbers")
-        found.append(RawInput(t, key, _fit_shape(t, key, arr)))
+        arr = _fit_shape(t, key, arr)
+        if arr.dtype.kind == "f":
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                where = tuple(int(x) for x in np.argwhere(bad)[0])
+                raise InputError(
+                    f"input array {key!r} has {int(bad.sum())} non-finite value(s), the first in sample "
+                    f"{where[0]} at {where[1:]} (model input shape {tuple(t.shape)}): {float(arr[where])}; "
+                    "input data must be finite in every command"
+                )
+        found.append(RawInput(t, key, arr))
     counts = {r.key: r.array.shape[0] for r in found}
     if len(set(counts.values())) > 1:
         raise InputError(f"input arrays hold different numbers of samples: {counts}; every input needs the same N")

@@ -30,6 +30,11 @@ Variant                                            Reproduces
                                                    checked mode's bound test and literal fallback)
 :func:`resize_bilinear_rounding_shift`             RESIZE_BILINEAR's integer rounding (both builds)
 :func:`mbqm_steps` / :func:`mbqm64_steps`          step-by-step Python-int versions for traces
+:func:`xnn_float_reduce`                           XNNPACK's float32 MEAN/SUM rescale (litert-xnnpack)
+:func:`float_round_away_sum`                       LiteRT's optimized SUM, float32 ties away (litert-optimized)
+:func:`legacy_mean_params` / :func:`neon_mbqm_mean`  LiteRT's optimized 4-D MEAN over {1, 2}: float32
+                                                   multiplier and bias, NEON MBQM (ties up twice)
+:func:`xnn_q11_round`                              XNNPACK's bilinear resize rounding (litert-xnnpack)
 =================================================  ===================================================
 
 The elementwise variants of the non-reference runtimes (XNNPACK's ADD/SUB, MUL, LEAKY_RELU and QUANTIZE,
@@ -96,6 +101,14 @@ __all__ = [
     "resize_bilinear_rounding_shift",
     "mbqm_steps",
     "mbqm64_steps",
+    "xnn_reduce_params",
+    "xnn_float_reduce",
+    "opt_sum_params",
+    "float_round_away_sum",
+    "legacy_mean_params",
+    "neon_mbqm_mean",
+    "neon_mbqm_mean_steps",
+    "xnn_q11_round",
 ]
 
 #: The valid values of the ``rounding`` option: ``"double"`` (LiteRT's default build, which the
@@ -788,3 +801,119 @@ def mbqm64_steps(x: int, multiplier: int, shift: int) -> tuple[int, list[Requant
         ("reduced multiplier", reduced, f"MBQM64: 16-bit multiplier ({multiplier} + 2^15) >> 16"),
         ("scaled", res, f"MBQM64: ({x} * {reduced} + 2^{ts - 1}) >> {ts}, ties toward +inf, as int32 = {res}"),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Arithmetic profiles: MEAN, SUM and RESIZE_BILINEAR outside LiteRT's reference kernels
+#
+# litert-xnnpack (XNNPACK's qs8/qu8 reduce and ibilinear), litert-optimized (LiteRT's optimized
+# reduce kernels: tflite/kernels/internal/optimized/reduce.h and integer_ops/mean.h). Every float below
+# is a C ``float`` (np.float32), evaluated in the order the C source writes it.
+
+
+def xnn_reduce_params(
+    s_in: float, s_out: float, zp_in: int, zp_out: int, n: int, mean: bool
+) -> tuple[np.float32, np.float32]:
+    """XNNPACK's reduce rescale for qs8/qu8 MEAN and SUM: ``(scale, zero point)``, both float32.
+
+    XNNPACK ``src/operators/reduce-nd.c`` with ``xnn_init_qs8_reduce_scalar_params``:
+    ``scale = f32(s_in / s_out)`` (times ``f32(1 / n)`` for MEAN) and the converted output zero point
+    ``zp' = f32(zp_out) - f32(f32(n * zp_in) * scale)``. ``n`` >= 1 for MEAN.
+    """
+    f = np.float32
+    sc = f(f(s_in) / f(s_out))
+    if mean:
+        sc = f(sc * f(f(1.0) / f(n)))
+    zpf = f(f(zp_out) - f(f(n * zp_in) * sc))
+    return sc, zpf
+
+
+def xnn_float_reduce(
+    s: ArrayLike, scale: np.float32, zero_point: np.float32, qmin: int, qmax: int
+) -> NDArray[np.int64]:
+    """XNNPACK's qs8/qu8 MEAN/SUM output: ``sat(nearbyint(f32(f32(S) * scale) + zero_point))``.
+
+    ``S`` is the int32 sum of the raw q values (no zero point subtracted; :func:`xnn_reduce_params`
+    folds it into ``zero_point``); the product and the sum are rounded to float32 separately (no FMA),
+    then rounded half to even (``nearbyintf``) and saturated to ``[qmin, qmax]``. Output: int64 array.
+    """
+    f = np.float32
+    v = (np.asarray(s).astype(f) * f(scale)).astype(f)
+    v = (v + f(zero_point)).astype(f)
+    return np.clip(np.rint(v.astype(np.float64)), qmin, qmax).astype(np.int64)
+
+
+def opt_sum_params(s_in: float, s_out: float, zp_in: int, n: int) -> tuple[np.float32, np.float32]:
+    """LiteRT's optimized quantized SUM (``optimized_ops::QuantizedMeanOrSum``): ``(scale, bias)``, float32.
+
+    ``scale = f32(s_in / s_out)``, ``bias = f32(f32(-zp_in * scale) * f32(n))``.
+    """
+    f = np.float32
+    sc = f(f(s_in) / f(s_out))
+    return sc, f(f(f(-zp_in) * sc) * f(n))
+
+
+def float_round_away_sum(
+    s: ArrayLike, scale: np.float32, bias: np.float32, zp_out: int, qmin: int, qmax: int
+) -> NDArray[np.int64]:
+    """LiteRT's optimized quantized SUM output: ``sat(int(roundf(f32(f32(S) * scale) + bias)) + zp_out)``.
+
+    ``S``: the int32 sum of the raw q values; ``roundf`` (TfLiteRound) rounds half away from zero.
+    Output: int64 array.
+    """
+    f = np.float32
+    v = (np.asarray(s).astype(f) * f(scale)).astype(f)
+    v = (v + f(bias)).astype(f)
+    r = np.clip(round_half_away_from_zero(v).astype(np.float64), -(2.0**40), 2.0**40).astype(np.int64)
+    return np.clip(r + zp_out, qmin, qmax)
+
+
+def legacy_mean_params(s_in: float, s_out: float, zp_in: int, zp_out: int, n: int) -> tuple[np.float32, int]:
+    """LiteRT's optimized 4-D MEAN over axes {1, 2} (``optimized_integer_ops::Mean``, ``optimized_ops::Mean``).
+
+    Returns ``(real_scale, bias)``: ``temp = f32(f32(zp_in * s_in) / s_out)``, moved 0.5 away from zero
+    in float32 and truncated: ``bias = zp_out - int(temp)``; ``real_scale = f32(s_in / f32(f32(n) * s_out))``,
+    which the kernel turns into ``(M, shift)`` with QuantizeMultiplier. The output is
+    ``sat(R(S, M, shift) + bias)`` with ``S`` the int32 sum of the raw q values and ``R`` NEON's MBQM
+    (:func:`neon_mbqm_mean`) on SIMD blocks of channels, the reference MBQM on the scalar tail.
+    """
+    f = np.float32
+    temp = f(f(f(zp_in) * f(s_in)) / f(s_out))
+    temp = f(temp + f(0.5)) if temp > 0 else f(temp - f(0.5))
+    bias = int(zp_out) - int(np.trunc(np.float64(temp)))
+    return f(f(s_in) / f(f(n) * f(s_out))), bias
+
+
+def neon_mbqm_mean(x: ArrayLike, multiplier: int, shift: int) -> NDArray[np.int64]:
+    """MultiplyByQuantizedMultiplier as LiteRT's NEON code computes it (``MultiplyByQuantizedMultiplier4Rows``).
+
+    ``vrshl(vqrdmulh(x << max(shift, 0), M), -max(-shift, 0))``: the doubling high multiply rounds
+    half up, and so does the rounding right shift (the reference MBQM's second stage rounds half away
+    from zero). On x86 the wheel runs this through NEON_2_SSE. ``x``: int32 values (the left shift wraps,
+    as ``vshlq_s32``); ``multiplier`` in ``[0, 2^31)``. Output: int64 array.
+    """
+    left, right = max(int(shift), 0), max(-int(shift), 0)
+    a = wrap_int32_i64(np.asarray(x, dtype=np.int64) << left)
+    high = srdhm32_i64(a, np.int64(multiplier))
+    if right == 0:
+        return high
+    return (high + (np.int64(1) << (right - 1))) >> right
+
+
+def neon_mbqm_mean_steps(x: int, multiplier: int, shift: int) -> tuple[int, list[RequantStep]]:
+    """:func:`neon_mbqm_mean` of one int32 ``x`` on Python ints, with its steps (for traces)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    steps: list[RequantStep] = []
+    shifted = wrap_int(x << left, 32)
+    if left:
+        steps.append(("left shift", shifted, f"{x} << {left} (int32, wraps)"))
+    high = saturating_rounding_doubling_high_mul_py(shifted, multiplier)
+    steps.append(("vqrdmulh", high, f"({shifted} * {multiplier} + 2^30) >> 31: ties up"))
+    res = (high + (1 << (right - 1))) >> right if right else high
+    steps.append(("vrshl", res, f"({high} + 2^{right - 1}) >> {right}: ties up" if right else "no right shift"))
+    return res, steps
+
+
+def xnn_q11_round(acc: ArrayLike) -> NDArray[np.int64]:
+    """XNNPACK's s8/u8 bilinear output rounding: ``(acc + 2^21) >> 22`` of the Q22 sum (ties up)."""
+    return (np.asarray(acc, dtype=np.int64) + (1 << 21)) >> 22

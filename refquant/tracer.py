@@ -23,6 +23,7 @@ import numpy as np
 
 from .engine import Engine, Trace
 from .errors import InputError, UnsupportedOpError
+from .escape import terminal
 from .golden import to_jsonable
 from .inputs import RawInput, convert_input, load_raw_inputs
 from .model import Model, SubGraph
@@ -338,4 +339,4 @@ def format_trace(tr: ElementTrace, rounding: str | None = None) -> str:
             f"MISMATCH: the steps end at {tr.steps[-1].value!s} but the run produced {tr.value!s} "
             "(a refquant bug: please report it with this command line)"
         )
-    return "\n".join(lines)
+    return terminal("\n".join(lines), keep_newlines=True)

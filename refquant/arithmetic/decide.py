@@ -176,10 +176,8 @@ def _opt_mean(ctx: OpContext) -> OpArithmetic:
 
 
 def _opt_sum(ctx: OpContext) -> OpArithmetic:
-    if _dtype(ctx) in _Q8:
+    if _dtype(ctx) in _Q8 + ("int16",):
         return _opt("float_round_away", note="the true sum, rescaled in float32 and rounded half away from zero")
-    if _dtype(ctx) == "int16":
-        raise _not_reproduced("litert-optimized", ctx, "int16 SUM")
     return _opt()
 
 
@@ -250,7 +248,8 @@ XNNPACK: dict[str, Rule] = {
 def _xnn_dequantize(ctx: OpContext) -> OpArithmetic:
     """DEQUANTIZE: XNNPACK's qs8-f32-vcvt equals the reference; a constant input gives the optimized kernel's values."""
     x = ctx.inputs[0]
-    if x is not None and x.value is not None:
+    tensors = ctx.model.subgraphs[ctx.subgraph_index].tensors
+    if x is not None and 0 <= x.index < len(tensors) and tensors[x.index].is_constant:
         inner = _opt_dequantize(ctx)
         return OpArithmetic(
             "litert-xnnpack",

@@ -142,7 +142,7 @@ def _fails_in_prepare(ctx: OpContext) -> None:
     if ctx.op.opcode == "DEQUANTIZE":
         x = ctx.inputs[0] if ctx.inputs else None
         graph_outputs = ctx.model.subgraphs[ctx.subgraph_index].outputs
-        if x is not None and x.value is not None and ctx.outputs and ctx.outputs[0].index in graph_outputs:
+        if _constant(ctx, x) and ctx.outputs and ctx.outputs[0].index in graph_outputs:
             raise ctx.error(
                 "arithmetic litert-xnnpack: LiteRT's default interpreter fails on this node (a DEQUANTIZE of a "
                 "constant whose result is a graph output: the XNNPACK delegate fails to set up its runtime)",
@@ -181,16 +181,53 @@ def xnnpack_takes(ctx: OpContext) -> tuple[bool, str]:
         if not _shape_ok(ctx):
             return False, f"the input has more than {MAX_DIMS} dimensions or an empty dimension"
         return (x is not None and _per_tensor_q8(x), "taken by the XNNPACK delegate")
-    if op in ("LOGISTIC", "TANH", "RESIZE_BILINEAR"):
+    if op == "RESIZE_BILINEAR":
+        return _resize_bilinear(ctx)
+    if op in ("LOGISTIC", "TANH"):
         return (x is not None and _per_tensor_q8(x), "taken by the XNNPACK delegate")
     if op == "LEAKY_RELU":
         return _leaky_relu(ctx)
     if op in ("MEAN", "SUM"):
+        return _reduce(ctx)
+    return False, "not an operator whose quantized arithmetic the delegate changes"
+
+
+def _constant(ctx: OpContext, t: TensorInfo | None) -> bool:
+    """A tensor with constant data in the model (``CheckTensorStaticAllocation``: kTfLiteMmapRo)."""
+    if t is None or t.index < 0:
+        return False
+    tensors = ctx.model.subgraphs[ctx.subgraph_index].tensors
+    return t.index < len(tensors) and tensors[t.index].is_constant
+
+
+def _reduce(ctx: OpContext) -> tuple[bool, str]:
+    """MEAN / SUM (``VisitReduceNode``).
+
+    Taken when input and output are float32 or per-tensor int8/uint8, the axes tensor is a constant
+    int32 tensor of rank <= 1 with 1 to 6 entries, and the reduction is not the "ill defined" one
+    (a single axis 0 of a rank-0 input). Negative and repeated axes are fine (XNNPACK normalizes them
+    and reduces each axis once). Any other axis of a rank-0 input is taken and then fails to reshape:
+    the interpreter fails, so refquant refuses the node.
+    """
+    x, a, y = ctx.inputs[0], ctx.inputs[1] if len(ctx.inputs) > 1 else None, ctx.outputs[0]
+    if x is None or not _float_or_q8(x) or not _float_or_q8(y):
+        return False, "input or output is not float32 or per-tensor int8/uint8"
+    if a is None or a.dtype != "int32" or len(a.shape) > 1 or not _constant(ctx, a) or a.value is None:
+        return False, "the axes are not a constant int32 vector"
+    axes = [int(v) for v in np.asarray(a.value).reshape(-1)]
+    if not axes:
+        return False, "empty reduction (no axes)"
+    if len(axes) > 6:
+        return False, f"{len(axes)} reduction axes (XNNPACK takes at most 6)"
+    if len(x.shape) == 0:
+        if axes == [0]:
+            return False, "ill-defined reduction of a rank-0 input over axis 0"
         raise ctx.error(
-            "arithmetic litert-xnnpack: which MEAN/SUM nodes the delegate takes is not reproduced yet",
+            "arithmetic litert-xnnpack: LiteRT's default interpreter fails on this node (the XNNPACK delegate "
+            "takes a reduction of a rank-0 input and then fails to reshape it, with no fallback)",
             cls=UnsupportedOpError,
         )
-    return False, "not an operator whose quantized arithmetic the delegate changes"
+    return True, "taken by the XNNPACK delegate"
 
 
 def _leaky_relu(ctx: OpContext) -> tuple[bool, str]:
@@ -207,4 +244,29 @@ def _leaky_relu(ctx: OpContext) -> tuple[bool, str]:
     neg = np.float32(ratio * alpha)
     if not (1.0 / 256 <= float(ratio) <= 128 and -127.99609375 <= float(neg) <= 128 and abs(float(neg)) >= 1.0 / 256):
         return False, "scale ratio or alpha outside what the delegate takes"
+    return True, "taken by the XNNPACK delegate"
+
+
+def _resize_bilinear(ctx: OpContext) -> tuple[bool, str]:
+    """RESIZE_BILINEAR (``VisitResizeBilinearNode`` and XNNPACK's ``xnn_define_static_resize_bilinear_2d``).
+
+    Taken when input and output are 4-D float32 or per-tensor int8/uint8 and the size is a constant
+    int32 vector of two positive values below 2^24. With different input and output quantization the
+    delegate takes the node and then fails in Prepare (``xnn_subgraph_check_quantization_parameter_matches``):
+    the interpreter fails, so refquant refuses the node.
+    """
+    x, size, y = ctx.inputs[0], ctx.inputs[1] if len(ctx.inputs) > 1 else None, ctx.outputs[0]
+    if x is None or not _float_or_q8(x) or not _float_or_q8(y) or len(x.shape) != 4 or len(y.shape) != 4:
+        return False, "input or output is not a 4-D float32 or per-tensor int8/uint8 tensor"
+    if size is None or size.dtype != "int32" or len(size.shape) != 1 or not _constant(ctx, size) or size.value is None:
+        return False, "the size is not a constant int32 vector"
+    dims = [int(v) for v in np.asarray(size.value).reshape(-1)]
+    if len(dims) != 2 or min(dims) <= 0 or max(dims) >= 1 << 24:
+        return False, f"output size {dims} is not two positive values below 2^24"
+    if x.dtype != "float32" and (x.dtype != y.dtype or not _same_quant(x, y)):
+        raise ctx.error(
+            "arithmetic litert-xnnpack: LiteRT's default interpreter fails on this node (the XNNPACK delegate takes "
+            "RESIZE_BILINEAR, then refuses different input and output quantization in Prepare, with no fallback)",
+            cls=UnsupportedOpError,
+        )
     return True, "taken by the XNNPACK delegate"

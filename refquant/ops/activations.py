@@ -48,9 +48,9 @@ from ..fixedpoint import (
 )
 from ..quantization import quantize_multiplier
 from ..requantize import multiply_by_quantized_multiplier
-from ..requantize_elementwise import xnn_mul8, xnn_mul8_multiplier
 from . import lut as L
 from .base import OpContext, OpData, TensorInfo, broadcast_shape
+from .elementwise_profiles import prepare_leaky_relu_xnnpack
 from .staging import MAX_BROADCAST_RANK, Stage, Staged
 from .tables import Table8, Table16, table8, table16
 
@@ -325,8 +325,46 @@ def prepare_relu(ctx: OpContext) -> OpData:
     return _prepare_relu_x(ctx, "relu", 0.0, None, True)
 
 
+@dataclass(frozen=True)
+class Relu6RawClamp(Staged, OpData):
+    """RELU6 int8/int16 in tflite-micro (``Relu6Prepare`` / ``Relu6Quantized``; the ``tflm`` profile's ``raw_clamp``).
+
+    No requantization: the raw input value is clamped to ``[zero, six]`` of the *input* quantization,
+    ``zero = zp_in``, ``six = clamp(f32(roundf(f32(6 / s_in)) + zp_in), type range)``
+    (``FloatToQuantizedType``); ``out = q > six ? six : (q < zero ? zero : q)``. The output's scale and zero
+    point are ignored.
+    """
+
+    #: The lower and upper bound, in the input's quantization.
+    zero: int = 0
+    six: int = 0
+
+    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+        q = np.asarray(inputs[0])
+        out = np.where(q > self.six, self.six, np.where(q < self.zero, self.zero, q)).astype(q.dtype)
+        return [("output", out, f"raw input clamped to [{self.zero}, {self.six}] (tflite-micro: no requantization)")]
+
+
+def _tflm_relu6_six(scale: np.float32, zp: int, dtype: str) -> int:
+    """tflite-micro ``FloatToQuantizedType<T>(6.0f, scale, zp)``: ``roundf(6 / scale) + zp`` in float, clamped."""
+    lo, hi = _RANGE[dtype]
+    with np.errstate(all="ignore"):
+        r = F32(round_half_away_from_zero(F32(F32(6.0) / scale)) + F32(zp))
+    # int32_t result = <float>: the value is clamped to the type right after, so clamp the float first.
+    return int(min(max(float(r), lo), hi))
+
+
 def prepare_relu6(ctx: OpContext) -> OpData:
-    """RELU6, matching LiteRT ``Register_RELU6`` (activations.cc Relu6Eval)."""
+    """RELU6, matching LiteRT ``Register_RELU6`` (activations.cc Relu6Eval); tflite-micro's raw clamp under ``tflm``."""
+    arith = ctx.arithmetic
+    if arith.rescale == "raw_clamp":
+        x, o = _unary(ctx, ("float32", "int8", "int16"))
+        if x.dtype != "float32":
+            s_in, zp_in = _qp(ctx, x)
+            six = _tflm_relu6_six(s_in, zp_in, x.dtype)
+            return Relu6RawClamp(
+                output_shapes=(x.shape,), output_dtypes=(o.dtype,), zero=zp_in, six=six, arithmetic=arith
+            )
     return _prepare_relu_x(ctx, "relu6", 0.0, 6.0, True)
 
 
@@ -397,18 +435,7 @@ def prepare_leaky_relu(ctx: OpContext) -> OpData:
         ctx.require_zero_points(x, o, why="LiteRT int16 LEAKY_RELU requires symmetric quantization")
     arith = ctx.arithmetic
     if arith.rescale == "xnn_mul8":
-        if x.dtype not in ("int8", "uint8"):
-            raise ctx.unsupported(f"XNNPACK LEAKY_RELU of {x.dtype}")
-        ratio = F32(s_in / s_out)
-        return LeakyReluXnnpack(
-            output_shapes=(x.shape,),
-            output_dtypes=(o.dtype,),
-            input_offset=zp_in,
-            output_offset=zp_out,
-            positive_multiplier=xnn_mul8_multiplier(float(ratio)),
-            negative_multiplier=xnn_mul8_multiplier(float(F32(ratio * alpha))),
-            arithmetic=arith,
-        )
+        return prepare_leaky_relu_xnnpack(ctx, x, o, (s_in, zp_in), (s_out, zp_out), alpha)
     ma, sa = _qm(ctx, float(F32(F32(s_in * alpha) / s_out)), "alpha multiplier f32(s_in*alpha/s_out)", o)
     mi, si = _qm(ctx, float(F32(s_in / s_out)), "identity multiplier f32(s_in/s_out)", o)
     return LeakyReluQuantized(
@@ -423,38 +450,6 @@ def prepare_leaky_relu(ctx: OpContext) -> OpData:
         alpha_negative=ma < 0,
         rounding=ctx.rounding,
     )
-
-
-@dataclass(frozen=True)
-class LeakyReluXnnpack(Staged, OpData):
-    """int8/uint8 LEAKY_RELU as the XNNPACK delegate computes it (profile litert-xnnpack, ``xnn_mul8``).
-
-    ``d = q - zp_in``; ``sat(((zp_out << 8) + 128 + d * (d < 0 ? nm : pm)) >> 8)`` with the 8-bit multipliers
-    ``pm = lrintf(256 * f32(s_in/s_out))`` and ``nm = lrintf(256 * f32(f32(s_in/s_out) * alpha))``
-    (``xnn_init_qs8_lrelu_scalar_params``, qs8-vlrelu; :func:`refquant.requantize.xnn_mul8`).
-    """
-
-    #: Input zero point (subtracted).
-    input_offset: int = 0
-    #: Output zero point.
-    output_offset: int = 0
-    #: 8-bit multipliers for d >= 0 and d < 0.
-    positive_multiplier: int = 0
-    negative_multiplier: int = 0
-
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
-        d = np.asarray(inputs[0]).astype(np.int64) - self.input_offset
-        m = np.where(d < 0, self.negative_multiplier, self.positive_multiplier)
-        out = xnn_mul8(d, m, self.output_offset, self.output_dtypes[0]).astype(self.output_dtypes[0])
-        return [
-            ("offset input", d, f"x - {self.input_offset}"),
-            ("multiplier", m, f"{self.negative_multiplier} if negative else {self.positive_multiplier} (256ths)"),
-            (
-                "output",
-                out,
-                f"saturate(({self.output_offset} << 8) + 128 + offset * multiplier) >> 8) (XNNPACK: ties up)",
-            ),
-        ]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""Elementwise binary kernels of the non-reference arithmetic profiles: XNNPACK's ADD/SUB and MUL.
+"""Elementwise kernels of the non-reference arithmetic profiles: XNNPACK's ADD/SUB, MUL and LEAKY_RELU.
 
 The reference kernels (and the optimized kernels' block/tail variants, which extend them) are in
 :mod:`refquant.ops.elementwise`; it calls :func:`prepare_add_sub_xnnpack` and :func:`prepare_mul_xnnpack` when
-the profile's decision (``ctx.arithmetic``) is ``xnn_add20`` or ``fp32_rne``, and :func:`optimized_simd_mask`
+the profile's decision (``ctx.arithmetic``) is ``xnn_add20`` or ``fp32_rne``
+(:mod:`refquant.ops.activations` calls :func:`prepare_leaky_relu_xnnpack` for ``xnn_mul8``), and :func:`optimized_simd_mask`
 for the optimized kernels' SIMD blocks. The formulas live in :mod:`refquant.requantize_elementwise`.
 """
 
@@ -20,6 +21,8 @@ from ..requantize_elementwise import (
     xnn_activation_bounds,
     xnn_add20,
     xnn_add20_params,
+    xnn_mul8,
+    xnn_mul8_multiplier,
     xnn_mul_scale,
 )
 from .base import OpContext, OpData, TensorInfo
@@ -32,6 +35,8 @@ __all__ = [
     "prepare_mul_xnnpack",
     "optimized_simd_mask",
     "innermost_run",
+    "LeakyReluXnnpack",
+    "prepare_leaky_relu_xnnpack",
 ]
 
 #: Use the byte-pair tables (tests switch this off to compare with the readable stages).
@@ -247,3 +252,59 @@ def optimized_simd_mask(
     size = int(np.prod(shape, dtype=np.int64))
     pos = np.arange(size) % run
     return (pos < block * (run // block)).reshape(shape)
+
+
+@dataclass(frozen=True)
+class LeakyReluXnnpack(Staged, OpData):
+    """int8/uint8 LEAKY_RELU as the XNNPACK delegate computes it (profile litert-xnnpack, ``xnn_mul8``).
+
+    ``d = q - zp_in``; ``sat(((zp_out << 8) + 128 + d * (d < 0 ? nm : pm)) >> 8)`` with the 8-bit multipliers
+    ``pm = lrintf(256 * f32(s_in/s_out))`` and ``nm = lrintf(256 * f32(f32(s_in/s_out) * alpha))``
+    (``xnn_init_qs8_lrelu_scalar_params``, qs8-vlrelu; :func:`refquant.requantize.xnn_mul8`).
+    """
+
+    #: Input zero point (subtracted).
+    input_offset: int = 0
+    #: Output zero point.
+    output_offset: int = 0
+    #: 8-bit multipliers for d >= 0 and d < 0.
+    positive_multiplier: int = 0
+    negative_multiplier: int = 0
+
+    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+        d = np.asarray(inputs[0]).astype(np.int64) - self.input_offset
+        m = np.where(d < 0, self.negative_multiplier, self.positive_multiplier)
+        out = xnn_mul8(d, m, self.output_offset, self.output_dtypes[0]).astype(self.output_dtypes[0])
+        return [
+            ("offset input", d, f"x - {self.input_offset}"),
+            ("multiplier", m, f"{self.negative_multiplier} if negative else {self.positive_multiplier} (256ths)"),
+            (
+                "output",
+                out,
+                f"saturate(({self.output_offset} << 8) + 128 + offset * multiplier) >> 8) (XNNPACK: ties up)",
+            ),
+        ]
+
+
+def prepare_leaky_relu_xnnpack(
+    ctx: OpContext,
+    x: TensorInfo,
+    o: TensorInfo,
+    qi: tuple[np.float32, int],
+    qo: tuple[np.float32, int],
+    alpha: np.float32,
+) -> OpData:
+    """LEAKY_RELU int8/uint8 under the XNNPACK delegate (the decision ``xnn_mul8``); ``q*``: (scale, zero point)."""
+    if x.dtype not in ("int8", "uint8"):
+        raise ctx.unsupported(f"XNNPACK LEAKY_RELU of {x.dtype}")
+    (s_in, zp_in), (s_out, zp_out) = qi, qo
+    ratio = np.float32(s_in / s_out)
+    return LeakyReluXnnpack(
+        output_shapes=(x.shape,),
+        output_dtypes=(o.dtype,),
+        input_offset=zp_in,
+        output_offset=zp_out,
+        positive_multiplier=xnn_mul8_multiplier(float(ratio)),
+        negative_multiplier=xnn_mul8_multiplier(float(np.float32(ratio * alpha))),
+        arithmetic=ctx.arithmetic,
+    )

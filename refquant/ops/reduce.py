@@ -58,6 +58,28 @@ REDUCE_PROD quantized (int8, int16; ``QuantizedReduceProd``)::
     p = q_0 - zp_in;  p = MBQM64(int64(p) * (q_i - zp_in), M, sh) for i = 1..n-1
     out = clamp(MBQM64(p, M, sh) + zp_out, type range)
 
+Other runtimes (arithmetic profiles, :mod:`refquant.arithmetic`)
+---------------------------------------------------------------
+Quantized MEAN / SUM under the other profiles start from ``S``, the int32 sum of the raw q values,
+and rescale it with one of the variants of :mod:`refquant.requantize` (``QuantizedMeanSumData.variant``):
+
+* ``xnn_float_reduce`` (litert-xnnpack, int8/uint8 nodes the XNNPACK delegate takes: see
+  :mod:`refquant.arithmetic.xnnpack`): ``sat(nearbyint(f32(f32(S) * sc) + zp'))`` with
+  ``sc = f32(s_in / s_out) [* f32(1 / n)]`` and ``zp' = f32(zp_out) - f32(f32(n * zp_in) * sc)``. An empty
+  MEAN gives 0, an empty SUM the output zero point.
+* ``float_round_away`` (litert-optimized SUM int8/uint8/int16, and litert-xnnpack where the delegate does not
+  take the node): ``sat(roundf(f32(f32(S) * sc) + f32(f32(-zp_in * sc) * n)) + zp_out)``; refused for an empty
+  input (the kernel leaves the output uninitialized).
+* ``legacy_mean`` (litert-optimized MEAN int8/uint8 of a 4-D input over axes {1, 2} with keep_dims):
+  ``sat(R(S, M, shift) + bias)`` with the float32 multiplier ``QuantizeMultiplier(f32(s_in / f32(n * s_out)))``
+  and ``bias = zp_out - trunc(f32(zp_in * s_in / s_out) +- 0.5)``; ``R`` is NEON's MBQM (ties up twice) for
+  int8 channels in ``[0, 16 * floor(C / 16))`` and the reference MBQM for the rest. That split is the
+  one of a single-threaded interpreter: with several threads LiteRT splits the channels between threads
+  and each part has its own blocks and tail.
+* ``correct_sum`` (tflm SUM int8/int16): the reference formula above on the true sum (no byte reading).
+
+Every other MEAN under litert-optimized (and tflm's MEAN) is the reference kernel's.
+
 ARG_MAX and ARG_MIN live in :mod:`refquant.ops.arg_min_max`.
 """
 
@@ -72,10 +94,19 @@ from ..errors import UnsupportedOpError
 from ..fixedpoint import wrap_int, wrap_int32_i64
 from ..quantization import dtype_range, quantize_multiplier
 from ..requantize import (
+    float_round_away_sum,
+    legacy_mean_params,
     mbqm64_reduced_multiplier,
     mbqm64_steps,
+    mbqm_double_rounding,
+    mbqm_steps,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
+    neon_mbqm_mean,
+    neon_mbqm_mean_steps,
+    opt_sum_params,
+    xnn_float_reduce,
+    xnn_reduce_params,
 )
 from .base import OpContext, OpData, Step, TensorInfo
 
@@ -177,6 +208,46 @@ class QuantizedMeanSumData(_AxesData):
     empty_input: bool = False
     #: int8 SUM: LiteRT reads the input as uint8 bytes and clamps to [0, 255] bytes (module docstring).
     litert_bytes: bool = False
+    #: The rescaling of the arithmetic profile (module docstring, "Other runtimes"): "reference",
+    #: "xnn_float_reduce", "float_round_away" or "legacy_mean" ("correct_sum" is "reference" without
+    #: the byte reading).
+    variant: str = "reference"
+    #: float32 scale and offset of the float variants (xnn: scale and zero point'; float_round_away:
+    #: scale and bias).
+    float_scale: float = 0.0
+    float_offset: float = 0.0
+    #: legacy_mean: the integer bias ``zp_out - trunc(f32(zp_in * s_in / s_out) +- 0.5)``, the SIMD
+    #: block of channels that use NEON's MBQM (0: none) and the channel count (the last input axis).
+    legacy_bias: int = 0
+    blocks: int = 0
+    channels: int = 1
+
+    def _raw_sums(self, x: np.ndarray) -> np.ndarray:
+        """int32 sums of the raw q values (the accumulators of every non-reference variant)."""
+        return wrap_int32_i64(self._rows(x).astype(np.int64).sum(axis=1))
+
+    def _neon_channels(self, flat: np.ndarray) -> np.ndarray:
+        """legacy_mean: which output elements (flat indices) fall in a NEON block of channels."""
+        if self.blocks <= 0:
+            return np.zeros(flat.shape, bool)
+        return (flat % self.channels) < self.blocks * (self.channels // self.blocks)
+
+    def _variant_eval(self, x: np.ndarray) -> np.ndarray:
+        """The output of a non-reference variant, flat (one value per output element)."""
+        s = self._raw_sums(x)
+        f = np.float32
+        if self.variant == "xnn_float_reduce":
+            return xnn_float_reduce(s, f(self.float_scale), f(self.float_offset), self.qmin, self.qmax)
+        if self.variant == "float_round_away":
+            return float_round_away_sum(
+                s, f(self.float_scale), f(self.float_offset), self.output_zero_point, self.qmin, self.qmax
+            )
+        assert self.variant == "legacy_mean", self.variant
+        neon = self._neon_channels(np.arange(s.size))
+        r = mbqm_double_rounding(s, self.output_multiplier, self.output_shift).astype(np.int64)
+        if neon.any():
+            r = np.where(neon, neon_mbqm_mean(s, self.output_multiplier, self.output_shift), r)
+        return np.clip(wrap_int32_i64(r + self.legacy_bias), self.qmin, self.qmax)
 
     def _sums(self, x: np.ndarray) -> np.ndarray:
         # int32 accumulator of raw q values: summed exactly in int64, then wrapped like C int32.
@@ -189,8 +260,10 @@ class QuantizedMeanSumData(_AxesData):
         x = inputs[0]
         assert x is not None
         shape = self.output_shapes[0]
-        if self.empty_input:
+        if self.empty_input and not (self.variant == "xnn_float_reduce" and self.kind == "sum"):
             return [np.zeros(shape, x.dtype)]
+        if self.variant != "reference":
+            return [self._variant_eval(x).astype(x.dtype).reshape(shape)]
         shifted = self._sums(x.view(np.uint8) if self.litert_bytes else x)
         y = multiply_by_quantized_multiplier(shifted, self.output_multiplier, self.output_shift, self.rounding)
         y = wrap_int32_i64(y.astype(np.int64) + self.output_zero_point)
@@ -202,8 +275,10 @@ class QuantizedMeanSumData(_AxesData):
         """Steps of one output element: the reduced values, the sum, the zero-point term, the requantization."""
         x = inputs[0]
         assert x is not None
-        if self.empty_input:
+        if self.empty_input and not (self.variant == "xnn_float_reduce" and self.kind == "sum"):
             return [Step("output", 0, "empty input: LiteRT fills the output with 0")]
+        if self.variant != "reference":
+            return self._variant_trace(x, element)
         steps = []
         if self.litert_bytes:
             true_steps = replace(self, litert_bytes=False).trace(inputs, output, element)
@@ -245,6 +320,73 @@ class QuantizedMeanSumData(_AxesData):
             return steps
         out = min(max(plus, self.qmin), self.qmax)
         steps.append(Step("output", out, f"+ zp_out {self.output_zero_point}, clamp to [{self.qmin}, {self.qmax}]"))
+        return steps
+
+    def _variant_trace(self, x: np.ndarray, element: tuple[int, ...]) -> list[Step]:
+        """Steps of one output element under a non-reference variant (ends at the kernel's value)."""
+        f = np.float32
+        row = self._row_of(x, element) if self.n else np.zeros(0, x.dtype)
+        s = int(wrap_int32_i64(np.asarray(row.astype(np.int64).sum())))
+        steps = [
+            Step("values", [int(v) for v in row], f"the {self.n} reduced raw q values"),
+            Step("acc", s, "int32 sum of the raw q values (the zero point is folded into the rescale)"),
+        ]
+        if self.variant in ("xnn_float_reduce", "float_round_away"):
+            sc, off = f(self.float_scale), f(self.float_offset)
+            prod = f(f(s) * sc)
+            v = f(prod + off)
+            if self.variant == "xnn_float_reduce":
+                how = "f32(s_in/s_out)" + (f" * f32(1/{self.n})" if self.kind == "mean" else "")
+                steps += [
+                    Step("scale", float(sc), f"XNNPACK: {how} (float32)"),
+                    Step(
+                        "zero_point'",
+                        float(off),
+                        f"f32(zp_out) - f32(f32(n * zp_in) * scale) = {self.output_zero_point} - "
+                        f"f32({self.n * self.input_zero_point} * scale)",
+                    ),
+                    Step("scaled", float(prod), "f32(f32(acc) * scale)"),
+                    Step("biased", float(v), "+ zero_point' (float32)"),
+                ]
+                r = int(np.rint(np.float64(v)))
+                steps.append(Step("rounded", r, "nearbyintf: round half to even"))
+                out = min(max(r, self.qmin), self.qmax)
+                steps.append(Step("output", out, f"saturate to [{self.qmin}, {self.qmax}]"))
+                return steps
+            steps += [
+                Step("scale", float(sc), "LiteRT optimized SUM: f32(s_in/s_out)"),
+                Step("bias", float(off), f"f32(f32(-zp_in * scale) * {self.n}), zp_in = {self.input_zero_point}"),
+                Step("scaled", float(prod), "f32(f32(acc) * scale)"),
+                Step("biased", float(v), "+ bias (float32)"),
+            ]
+            r = int(float_round_away_sum(np.asarray([s]), sc, off, 0, -(2**40), 2**40)[0])
+            steps.append(Step("rounded", r, "roundf: round half away from zero"))
+            out = min(max(r + self.output_zero_point, self.qmin), self.qmax)
+            steps.append(Step("output", out, f"+ zp_out {self.output_zero_point}, clamp to [{self.qmin}, {self.qmax}]"))
+            return steps
+        out_shape = self.output_shapes[0]
+        flat = int(np.ravel_multi_index(tuple(int(e) for e in element), out_shape)) if out_shape else 0
+        c = flat % self.channels
+        neon = bool(self._neon_channels(np.asarray([flat]))[0])
+        steps.append(
+            Step(
+                "multiplier",
+                (self.output_multiplier, self.output_shift),
+                f"QuantizeMultiplier(f32(s_in / f32({self.n} * s_out))) (LiteRT's optimized 4-D MEAN)",
+            )
+        )
+        if neon:
+            r, sub = neon_mbqm_mean_steps(s, self.output_multiplier, self.output_shift)
+            where = f"channel {c} lies in a NEON block of {self.blocks} channels: ties up at both stages"
+        else:
+            r, sub = mbqm_steps(s, self.output_multiplier, self.output_shift, "double")
+            where = f"channel {c} is in the scalar tail: the reference MultiplyByQuantizedMultiplier"
+        steps += [Step(name, value, f"{what} ({where})") for name, value, what in sub]
+        plus = int(wrap_int32_i64(np.asarray(r + self.legacy_bias)))
+        steps.append(
+            Step("biased", plus, f"+ bias {self.legacy_bias} = zp_out - trunc(f32(zp_in * s_in / s_out) +- 0.5)")
+        )
+        steps.append(Step("output", min(max(plus, self.qmin), self.qmax), f"clamp to [{self.qmin}, {self.qmax}]"))
         return steps
 
 
@@ -548,7 +690,16 @@ def _prepare_mean_sum(ctx: OpContext, kind: str) -> OpData:
     ctx.check_dtype(x, ("int8", "uint8", "int16", "float32", "int32", "int64"), "input")
     empty = x.size == 0
     if x.dtype not in _QUANT:
-        return ReduceData((out_shape,), (y.dtype,), axes=axes, n=n, all_dims=all_dims, kind=kind, empty_input=empty)
+        return ReduceData(
+            (out_shape,),
+            (y.dtype,),
+            axes=axes,
+            n=n,
+            all_dims=all_dims,
+            kind=kind,
+            empty_input=empty,
+            arithmetic=ctx.arithmetic,
+        )
     qi = ctx.require_quant(x, per_tensor=True)
     qo = ctx.require_quant(y, per_tensor=True)
     if x.dtype == "int16":
@@ -563,6 +714,28 @@ def _prepare_mean_sum(ctx: OpContext, kind: str) -> OpData:
         mult = (m << k) // n
         shift = sh - k
     qmin, qmax = dtype_range(x.dtype)
+    zp_in, zp_out = int(qi.zero_point[0]), int(qo.zero_point[0])
+    arith = ctx.arithmetic
+    variant = arith.rescale or "reference"
+    extra: dict[str, object] = {}
+    if variant == "correct_sum":
+        variant = "reference"  # the formula above on the true sum (no byte reinterpretation)
+    elif variant == "xnn_float_reduce":
+        sc, zpf = xnn_reduce_params(s_in, s_out, zp_in, zp_out, n, kind == "mean" and n > 0)
+        extra = {"float_scale": float(sc), "float_offset": float(zpf)}
+    elif variant == "float_round_away":
+        if empty:
+            raise ctx.unsupported(
+                f"arithmetic {arith.profile}: LiteRT's optimized SUM of an empty input leaves the output uninitialized"
+            )
+        sc, bias = opt_sum_params(s_in, s_out, zp_in, n)
+        extra = {"float_scale": float(sc), "float_offset": float(bias)}
+    elif variant == "legacy_mean":
+        real, bias = legacy_mean_params(s_in, s_out, zp_in, zp_out, n)
+        mult, shift = quantize_multiplier(float(real))
+        extra = {"legacy_bias": bias, "blocks": arith.blocks, "channels": max(int(x.shape[-1]), 1)}
+    elif variant != "reference":
+        raise ctx.unsupported(f"arithmetic {arith.profile}: rescaling {variant!r} is not a MEAN/SUM variant")
     return QuantizedMeanSumData(
         (out_shape,),
         (y.dtype,),
@@ -575,13 +748,16 @@ def _prepare_mean_sum(ctx: OpContext, kind: str) -> OpData:
         base_multiplier=int(m),
         base_shift=int(sh),
         fold_shift=int(k),
-        input_zero_point=int(qi.zero_point[0]),
-        output_zero_point=int(qo.zero_point[0]),
+        input_zero_point=zp_in,
+        output_zero_point=zp_out,
         qmin=qmin,
         qmax=qmax,
         rounding=ctx.rounding,
         empty_input=empty,
-        litert_bytes=kind == "sum" and x.dtype == "int8",
+        litert_bytes=kind == "sum" and x.dtype == "int8" and arith.rescale in ("", "reference"),
+        variant=variant,
+        arithmetic=arith,
+        **extra,  # type: ignore[arg-type]
     )
 
 

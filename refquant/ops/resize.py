@@ -8,6 +8,9 @@
   left to right without FMA (verified bit-exact against the wheel); uint8 adds 0.5 and truncates.
 * RESIZE_NEAREST_NEIGHBOR: index selection in float32 (``floor`` or ``roundf``), then a raw copy.
 
+Under the ``litert-xnnpack`` profile the XNNPACK delegate runs int8/uint8 RESIZE_BILINEAR with Q11
+fixed-point weights on the raw values (:class:`ResizeBilinearQ11Data`, all three coordinate modes).
+
 The ``size`` input is a 1-D int32 tensor of two elements (new height, width); when its value is only
 known at run time the op is prepared just before it runs.
 """
@@ -19,11 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fixedpoint import round_half_away_from_zero
-from ..requantize import resize_bilinear_rounding_shift
+from ..requantize import resize_bilinear_rounding_shift, xnn_q11_round
 from .base import OpContext, OpData, Step
 from .movement import MovementData, contiguous, int_vector, require_output_dtype
 
 __all__ = [
+    "ResizeBilinearQ11Data",
     "ResizeBilinearIntegerData",
     "ResizeBilinearFloatData",
     "ResizeNearestData",
@@ -206,6 +210,81 @@ class ResizeBilinearFloatData(OpData):
         return steps + [Step("sum", float(acc), "left-to-right float32 sum"), Step("output", out.item(), how)]
 
 
+def _interp_q11(out_size: int, in_size: int, align: bool, half: bool) -> tuple[np.ndarray, ...]:
+    """XNNPACK's Q11 source coordinates (``xnn_indirection_init_resize_bilinear2d_hwc_q11``): (lower, upper, weight).
+
+    ``scale = f32(in - adj) / f32(out - adj)`` (``adj`` = 1 for align_corners with ``out > 1``); legacy and
+    align_corners: ``c = min(f32(o * scale), in - 1)``; half-pixel: ``c = clamp(f32(f32(o * scale) +
+    f32(0.5 * scale - 0.5)), 0, in - 1)``; ``lower = int(c)``, ``upper = min(lower + 1, in - 1)``,
+    ``weight = lrintf(f32(c - lower) * 2048)``.
+    """
+    adj = 1 if align and out_size > 1 else 0
+    scale = f32(f32(in_size - adj) / f32(out_size - adj))
+    v = (np.arange(out_size).astype(f32) * scale).astype(f32)
+    if half and not align:
+        v = (v + f32(f32(f32(0.5) * scale) - f32(0.5))).astype(f32)
+        v = np.maximum(v, f32(0))
+    v = np.minimum(v, f32(in_size - 1)).astype(f32)
+    lo = v.astype(np.int64)
+    hi = np.minimum(lo + 1, in_size - 1)
+    w = np.rint(((v - lo.astype(f32)).astype(f32) * f32(2048)).astype(np.float64)).astype(np.int64)
+    return lo, hi, w
+
+
+@dataclass(frozen=True)
+class ResizeBilinearQ11Data(OpData):
+    """RESIZE_BILINEAR int8/uint8 in XNNPACK (``s8-ibilinear`` / ``u8-ibilinear``, litert-xnnpack ``xnn_q11``).
+
+    The raw values are interpolated with Q11 weights (quantization parameters are not used):
+    ``t = (tl << 11) + (tr - tl) * ax``, ``b = (bl << 11) + (br - bl) * ax``,
+    ``acc = (t << 11) + (b - t) * ay``, ``out = (acc + 2^21) >> 22`` (ties up).
+    """
+
+    #: Lower and upper source rows / columns and their Q11 weights, per output row / column.
+    y0: np.ndarray = None  # type: ignore[assignment]
+    y1: np.ndarray = None  # type: ignore[assignment]
+    ay: np.ndarray = None  # type: ignore[assignment]
+    x0: np.ndarray = None  # type: ignore[assignment]
+    x1: np.ndarray = None  # type: ignore[assignment]
+    ax: np.ndarray = None  # type: ignore[assignment]
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """The interpolated image (XNNPACK's integer arithmetic)."""
+        x = inputs[0]
+        assert x is not None
+        xi = np.asarray(x).astype(np.int64)
+        top, bot = xi[:, self.y0], xi[:, self.y1]
+        axb = self.ax[None, None, :, None]
+        ayb = self.ay[None, :, None, None]
+        tl, tr = top[:, :, self.x0], top[:, :, self.x1]
+        bl, br = bot[:, :, self.x0], bot[:, :, self.x1]
+        t = (tl << 11) + (tr - tl) * axb
+        b = (bl << 11) + (br - bl) * axb
+        acc = (t << 11) + (b - t) * ayb
+        return [xnn_q11_round(acc).astype(x.dtype)]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The four taps, the Q11 weights, the two horizontal blends, the vertical blend and the rounding."""
+        x = inputs[0]
+        assert x is not None
+        bt, oy, ox, c = (int(e) for e in element)
+        y0, y1, ay = int(self.y0[oy]), int(self.y1[oy]), int(self.ay[oy])
+        x0, x1, ax = int(self.x0[ox]), int(self.x1[ox]), int(self.ax[ox])
+        tl, tr, bl, br = (int(x[bt, yy, xx, c]) for yy, xx in ((y0, x0), (y0, x1), (y1, x0), (y1, x1)))
+        t = (tl << 11) + (tr - tl) * ax
+        b = (bl << 11) + (br - bl) * ax
+        acc = (t << 11) + (b - t) * ay
+        out = int(xnn_q11_round(np.asarray(acc)))
+        return [
+            Step("source", ((y0, y1, ay), (x0, x1, ax)), "rows, columns and Q11 weights lrintf(frac * 2048) (y, x)"),
+            Step("taps", (tl, tr, bl, br), "raw values top-left, top-right, bottom-left, bottom-right"),
+            Step("top", t, f"(tl << 11) + (tr - tl) * {ax}"),
+            Step("bottom", b, f"(bl << 11) + (br - bl) * {ax}"),
+            Step("acc", acc, f"(top << 11) + (bottom - top) * {ay}"),
+            Step("output", out, "(acc + 2^21) >> 22 (XNNPACK ibilinear: ties up)"),
+        ]
+
+
 def _interp_float(out_size: int, in_size: int, align: bool, half: bool) -> tuple[np.ndarray, ...]:
     """ComputeInterpolationValues (float32) for every output coordinate: (scaled value, lower, upper)."""
     scale = f32(in_size) / f32(out_size)
@@ -221,7 +300,9 @@ def _interp_float(out_size: int, in_size: int, align: bool, half: bool) -> tuple
     return sv.astype(f32), lo, hi
 
 
-def prepare_resize_bilinear(ctx: OpContext) -> ResizeBilinearIntegerData | ResizeBilinearFloatData:
+def prepare_resize_bilinear(
+    ctx: OpContext,
+) -> ResizeBilinearQ11Data | ResizeBilinearIntegerData | ResizeBilinearFloatData:
     """RESIZE_BILINEAR (LiteRT ``resize_bilinear.cc``, REF): 4-D input, size > 0, not both flags.
 
     Types: int8, int16 (integer kernel), uint8 and float32 (float kernel). refquant also rejects the
@@ -243,6 +324,11 @@ def prepare_resize_bilinear(ctx: OpContext) -> ResizeBilinearIntegerData | Resiz
         raise ctx.error("half_pixel_centers and align_corners cannot both be true")
     b, h, w, c = x.shape
     shape = (b, oh, ow, c)
+    arith = ctx.arithmetic
+    if arith.rescale == "xnn_q11":
+        y0, y1, ay = _interp_q11(oh, h, align, half)
+        x0, x1, ax = _interp_q11(ow, w, align, half)
+        return ResizeBilinearQ11Data((shape,), (out.dtype,), y0=y0, y1=y1, ay=ay, x0=x0, x1=x1, ax=ax, arithmetic=arith)
     if x.dtype in ("int8", "int16"):
         sy, y0, y1 = _interp_integer(oh, h, _scale_10(h, oh, align), half)
         sx, x0, x1 = _interp_integer(ow, w, _scale_10(w, ow, align), half)

@@ -50,7 +50,12 @@ def load_model(source: str | os.PathLike | bytes | bytearray | memoryview) -> Mo
 
     path = Path(source)
     try:
-        size = path.stat().st_size
+        import stat
+
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"model file {str(path)!r} is not a regular file")
+        size = st.st_size
         if size > MAX_FILE_BYTES:
             raise InputError(f"{path}: {size} bytes is larger than refquant reads ({MAX_FILE_BYTES})")
         data = path.read_bytes()
