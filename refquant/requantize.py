@@ -44,6 +44,9 @@ Variant                                            Reproduces
                                                    :func:`xnnpack_output_bound`
 =================================================  ===================================================
 
+The elementwise variants of the non-reference runtimes (XNNPACK's ADD/SUB, MUL, LEAKY_RELU and QUANTIZE,
+LiteRT's optimized ADD, MUL, QUANTIZE and DEQUANTIZE blocks) are in :mod:`refquant.requantize_elementwise`.
+
 The rounding option (``"double"``, LiteRT's default build, or ``"single"``, a ``TFLITE_SINGLE_ROUNDING``
 build) is validated by :func:`check_rounding` against :data:`ROUNDINGS`, the one list of valid values.
 

@@ -22,7 +22,7 @@ Rescaling variant names used in the tables (the kernels implement each through
     MultiplyByQuantizedMultiplier with double rounding where LiteRT's reference kernel does something
     else (tflite-micro's FULLY_CONNECTED).
 ``xnn_add20``, ``xnn_mul8``, ``xnn_float_reduce``, ``xnn_q11``, ``float_round_away``,
-``mbqm_int16_wrap``, ``rne_reciprocal``, ``two_products``, ``legacy_mean``, ``correct_sum``,
+``mbqm_int16_wrap``, ``neon_add``, ``rne_reciprocal``, ``two_products``, ``legacy_mean``, ``correct_sum``,
 ``raw_clamp``, ``first_scale``
     op-specific variants, described where each table uses them.
 """
@@ -159,6 +159,19 @@ def _opt_depthwise(ctx: OpContext) -> OpArithmetic:
     return _opt()
 
 
+def _opt_add(ctx: OpContext) -> OpArithmetic:
+    """ADD int8/uint8: NEON blocks (16 int8 / 8 uint8 elements of the innermost run) scale the inputs with one
+    rounding and wrap the int16 output stage; the scalar tail is the reference kernel. SUB: = reference (measured)."""
+    dt = _dtype(ctx)
+    if dt in _Q8:
+        return _opt(
+            "neon_add",
+            16 if dt == "int8" else 8,
+            "NEON blocks: inputs rounded once (vqrdmulh), int16 output stage wraps; the tail as reference",
+        )
+    return _opt()
+
+
 def _opt_mul(ctx: OpContext) -> OpArithmetic:
     if _dtype(ctx) in _Q8:
         return _opt("mbqm_int16_wrap", note="MBQM, saturate to int16, add the zero point in int16 with wrap-around")
@@ -167,17 +180,19 @@ def _opt_mul(ctx: OpContext) -> OpArithmetic:
 
 def _opt_quantize(ctx: OpContext) -> OpArithmetic:
     src, dst = _dtype(ctx), ctx.outputs[0].dtype
-    if src == "float32":
+    y = ctx.outputs[0]
+    if src == "float32" and y.quant is not None and y.quant.scale.size == 1:
         return _opt("rne_reciprocal", 8, "blocks of 8: rne(f32(x * f32(1/f64(s)))); tail: round_away(f64(x)/f64(s))")
-    if src == dst and src in _Q8:
+    if src in _Q8 and dst in _Q8:  # int8<->uint8 too (measured: the same NEON loop)
         return _opt("neon_mbqm", 16, "NEON requantization on blocks of 16 flat elements, the tail as reference")
     return _opt()
 
 
 def _opt_dequantize(ctx: OpContext) -> OpArithmetic:
-    if _dtype(ctx) in _Q8:
+    x = ctx.inputs[0]
+    if _dtype(ctx) in _Q8 and x is not None and x.quant is not None and x.quant.scale.size == 1:
         return _opt("two_products", 8, "blocks of 8: f32(q*s) - f32(zp*s); tail as reference f32(q - zp)*s")
-    return _opt()
+    return _opt(note="per-channel: the reference kernel")
 
 
 def _opt_mean(ctx: OpContext) -> OpArithmetic:
@@ -225,6 +240,7 @@ OPTIMIZED: dict[str, Rule] = {
     "FULLY_CONNECTED": _opt_gemm,
     "TRANSPOSE_CONV": _opt_gemm,
     "DEPTHWISE_CONV_2D": _opt_depthwise,
+    "ADD": _opt_add,
     "MUL": _opt_mul,
     "QUANTIZE": _opt_quantize,
     "DEQUANTIZE": _opt_dequantize,
@@ -258,21 +274,37 @@ XNNPACK: dict[str, Rule] = {
     "DEPTHWISE_CONV_2D": lambda ctx: _xnn("fp32_rne", _XNN_GEMM),
     "FULLY_CONNECTED": _xnn_fc,
     "TRANSPOSE_CONV": lambda ctx: _xnn("fp32_rne", _XNN_GEMM),
-    "MUL": lambda ctx: _xnn("fp32_rne"),
-    "ADD": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift, ties up"),
-    "SUB": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift, ties up"),
+    "MUL": lambda ctx: _xnn("fp32_rne", "rne(f32(f32((a-za)*(b-zb)) * f32(f32(sa*sb)/so))), bounds ties to even"),
+    "ADD": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift (ties up), bounds ties to even"),
+    "SUB": lambda ctx: _xnn("xnn_add20", "20-bit multipliers, one arithmetic shift (ties up), bounds ties to even"),
     "LEAKY_RELU": lambda ctx: _xnn("xnn_mul8", "8-bit multipliers lrintf(256 * ratio), >> 8 with ties up"),
     "QUANTIZE": lambda ctx: _xnn(
         "rne_reciprocal" if _dtype(ctx) == "float32" else "xnn_mul8",
         "rne(f32(x * f32(1/s))) + zp" if _dtype(ctx) == "float32" else "8-bit multiplier lrintf(256 * s_in/s_out)",
     ),
-    "DEQUANTIZE": lambda ctx: _xnn("reference", "f32(q - zp) * s, as the reference kernel"),
+    "DEQUANTIZE": lambda ctx: _xnn_dequantize(ctx),
     "MEAN": lambda ctx: _xnn("xnn_float_reduce", "int32 sum, float32 scale and zero point, round half to even"),
     "SUM": lambda ctx: _xnn("xnn_float_reduce", "int32 sum, float32 scale and zero point, round half to even"),
     "RESIZE_BILINEAR": lambda ctx: _xnn("xnn_q11", "Q11 fixed-point weights on the raw values"),
     "LOGISTIC": lambda ctx: _xnn("reference", "a 256-entry table equal to the reference kernel's"),
     "TANH": lambda ctx: _xnn("reference", "a 256-entry table equal to the reference kernel's"),
 }
+
+
+def _xnn_dequantize(ctx: OpContext) -> OpArithmetic:
+    """DEQUANTIZE: XNNPACK's qs8-f32-vcvt equals the reference; a constant input gives the optimized kernel's values."""
+    x = ctx.inputs[0]
+    tensors = ctx.model.subgraphs[ctx.subgraph_index].tensors
+    if x is not None and 0 <= x.index < len(tensors) and tensors[x.index].is_constant:
+        inner = _opt_dequantize(ctx)
+        return OpArithmetic(
+            "litert-xnnpack",
+            inner.executor,
+            inner.rescale,
+            inner.blocks,
+            note="constant input: measured equal to the optimized kernel (" + inner.note + ")",
+        )
+    return _xnn("reference", "f32(q - zp) * s, as the reference kernel (measured equal)")
 
 
 def _xnnpack(ctx: OpContext) -> OpArithmetic:
@@ -328,6 +360,17 @@ def _tflm_dequantize(ctx: OpContext) -> OpArithmetic:
     return _tflm_common(ctx)
 
 
+def _tflm_quantize(ctx: OpContext) -> OpArithmetic:
+    """tflite-micro's QUANTIZE refuses float32 -> uint8, uint8 -> uint8 / int16 and per-channel outputs (measured)."""
+    src, dst = _dtype(ctx), ctx.outputs[0].dtype
+    if dst == "uint8" and src in ("float32", "uint8") or (src, dst) == ("uint8", "int16"):
+        raise _not_reproduced("tflm", ctx, f"tflite-micro's QUANTIZE does not support {src} -> {dst}")
+    y = ctx.outputs[0]
+    if y.quant is not None and y.quant.scale.size > 1:
+        raise _not_reproduced("tflm", ctx, "tflite-micro fails to allocate a per-channel QUANTIZE")
+    return _tflm_common(ctx)
+
+
 def _tflm_common(ctx: OpContext) -> OpArithmetic:
     dt = _dtype(ctx)
     if dt == "uint8" and ctx.op.opcode not in ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST"):
@@ -349,6 +392,7 @@ TFLM: dict[str, Rule] = {
     "SUM": _tflm_sum,
     "RELU6": _tflm_relu6,
     "DEQUANTIZE": _tflm_dequantize,
+    "QUANTIZE": _tflm_quantize,
     "RSQRT": _tflm_open("RSQRT"),
     "TRANSPOSE_CONV": _tflm_open("TRANSPOSE_CONV"),
 }

@@ -23,6 +23,8 @@ __all__ = ["xnnpack_takes", "ACTIVATIONS"]
 
 #: Fused activations the delegate maps (``ConvertActivationToOutputRange``).
 ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6")
+#: ``XNN_MAX_TENSOR_DIMS``: ``CheckTensorShape`` refuses inputs of higher rank (and any dimension <= 0).
+MAX_DIMS = 6
 _Q8 = ("int8", "uint8")
 
 
@@ -139,10 +141,18 @@ def _check_requant_scale(ctx: OpContext, x: TensorInfo, w: TensorInfo, y: Tensor
         )
 
 
+def _shape_ok(ctx: OpContext) -> bool:
+    """``CheckTensorShape`` of VisitBinaryNode / VisitUnaryNode on every input: rank <= 6, every dimension > 0."""
+    return all(t is None or (len(t.shape) <= MAX_DIMS and all(d > 0 for d in t.shape)) for t in ctx.inputs)
+
+
 def _binary_scales(ctx: OpContext, lo: float, hi: float, product: bool) -> tuple[bool, str]:
+    """VisitBinaryNode for ADD/SUB (``CheckTensorsInputOutputScale``) and MUL (``...InputProductOutputScale``)."""
     a, b, y = ctx.inputs[0], ctx.inputs[1], ctx.outputs[0]
     if a is None or b is None:
         return False, "missing input"
+    if not _shape_ok(ctx):
+        return False, f"an input has more than {MAX_DIMS} dimensions or an empty dimension"
     if a.dtype == "float32" and b.dtype == "float32" and y.dtype == "float32":
         return True, "taken by the XNNPACK delegate"
     if not (_per_tensor_q8(a) and _per_tensor_q8(b) and _per_tensor_q8(y)) or len({a.dtype, b.dtype, y.dtype}) > 1:
@@ -158,9 +168,12 @@ def _binary_scales(ctx: OpContext, lo: float, hi: float, product: bool) -> tuple
 
 
 def _quantize(ctx: OpContext) -> tuple[bool, str]:
+    """VisitUnaryNode, QUANTIZE: float -> per-tensor int8/uint8; int8 -> int8 / uint8 -> uint8 within the ratio."""
     x, y = ctx.inputs[0], ctx.outputs[0]
     if x is None:
         return False, "missing input"
+    if not _shape_ok(ctx):
+        return False, f"the input has more than {MAX_DIMS} dimensions or an empty dimension"
     if x.dtype == "float32" and _per_tensor_q8(y):
         return True, "taken by the XNNPACK delegate"
     if _per_tensor_q8(x) and _per_tensor_q8(y) and x.dtype == y.dtype:
@@ -179,7 +192,20 @@ def _same_quant(a: TensorInfo, b: TensorInfo) -> bool:
 
 
 def _fails_in_prepare(ctx: OpContext) -> None:
-    """MAX_POOL_2D and PAD with different input and output quantization: the delegate takes them and fails."""
+    """Nodes the delegate takes and then fails on (the default interpreter fails, no fallback).
+
+    MAX_POOL_2D and PAD with different input and output quantization; DEQUANTIZE of a constant whose result is a
+    graph output ("failed to setup XNNPACK runtime", measured on one-operator models, per-tensor and per-channel).
+    """
+    if ctx.op.opcode == "DEQUANTIZE":
+        x = ctx.inputs[0] if ctx.inputs else None
+        graph_outputs = ctx.model.subgraphs[ctx.subgraph_index].outputs
+        if _constant(ctx, x) and ctx.outputs and ctx.outputs[0].index in graph_outputs:
+            raise ctx.error(
+                "arithmetic litert-xnnpack: LiteRT's default interpreter fails on this node (a DEQUANTIZE of a "
+                "constant whose result is a graph output: the XNNPACK delegate fails to set up its runtime)",
+                cls=UnsupportedOpError,
+            )
     if ctx.op.opcode in ("MAX_POOL_2D", "PAD", "PADV2"):
         x, y = ctx.inputs[0], ctx.outputs[0]
         if x is not None and _per_tensor_q8(x) and _per_tensor_q8(y) and not _same_quant(x, y):
@@ -209,9 +235,13 @@ def xnnpack_takes(ctx: OpContext) -> tuple[bool, str]:
         return _binary_scales(ctx, 1.0 / 65536, 256.0, product=True)
     if op == "QUANTIZE":
         return _quantize(ctx)
+    if op == "DEQUANTIZE":  # CheckTensorQInt8OrQUInt8Type on the input, float32 output, CheckTensorShape
+        if not _shape_ok(ctx):
+            return False, f"the input has more than {MAX_DIMS} dimensions or an empty dimension"
+        return (x is not None and _per_tensor_q8(x), "taken by the XNNPACK delegate")
     if op == "RESIZE_BILINEAR":
         return _resize_bilinear(ctx)
-    if op in ("DEQUANTIZE", "LOGISTIC", "TANH"):
+    if op in ("LOGISTIC", "TANH"):
         return (x is not None and _per_tensor_q8(x), "taken by the XNNPACK delegate")
     if op == "LEAKY_RELU":
         return _leaky_relu(ctx)
@@ -259,9 +289,12 @@ def _reduce(ctx: OpContext) -> tuple[bool, str]:
 
 
 def _leaky_relu(ctx: OpContext) -> tuple[bool, str]:
+    """VisitUnaryNode, LEAKY_RELU: alpha normal and nonzero, the positive and negative slopes within range."""
     x, y = ctx.inputs[0], ctx.outputs[0]
     if x is None or not (_per_tensor_q8(x) and _per_tensor_q8(y) and x.dtype == y.dtype):
         return False, "not per-tensor int8/uint8"
+    if not _shape_ok(ctx):
+        return False, f"the input has more than {MAX_DIMS} dimensions or an empty dimension"
     alpha = np.float32(ctx.option("alpha", 0.0))
     if not np.isfinite(alpha) or alpha == 0 or abs(float(alpha)) < np.finfo(np.float32).tiny:
         return False, "alpha is zero or not normal"

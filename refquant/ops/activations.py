@@ -50,6 +50,7 @@ from ..quantization import quantize_multiplier
 from ..requantize import multiply_by_quantized_multiplier
 from . import lut as L
 from .base import OpContext, OpData, TensorInfo, broadcast_shape
+from .elementwise_profiles import prepare_leaky_relu_xnnpack
 from .staging import MAX_BROADCAST_RANK, Stage, Staged
 from .tables import Table8, Table16, table8, table16
 
@@ -432,6 +433,9 @@ def prepare_leaky_relu(ctx: OpContext) -> OpData:
     s_out, zp_out = _qp(ctx, o)
     if x.dtype == "int16":
         ctx.require_zero_points(x, o, why="LiteRT int16 LEAKY_RELU requires symmetric quantization")
+    arith = ctx.arithmetic
+    if arith.rescale == "xnn_mul8":
+        return prepare_leaky_relu_xnnpack(ctx, x, o, (s_in, zp_in), (s_out, zp_out), alpha)
     ma, sa = _qm(ctx, float(F32(F32(s_in * alpha) / s_out)), "alpha multiplier f32(s_in*alpha/s_out)", o)
     mi, si = _qm(ctx, float(F32(s_in / s_out)), "identity multiplier f32(s_in/s_out)", o)
     return LeakyReluQuantized(

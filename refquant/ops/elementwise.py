@@ -66,7 +66,9 @@ from ..requantize import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
 )
-from .base import OpContext, OpData, TensorInfo
+from ..requantize_elementwise import mbqm_int16_wrap, neon_add_block
+from .base import OpContext, OpData, Step, TensorInfo
+from .elementwise_profiles import innermost_run, optimized_simd_mask, prepare_add_sub_xnnpack, prepare_mul_xnnpack
 from .lut import checked_log2
 from .staging import MAX_BROADCAST_RANK, Stage, Staged, binary_prepare, element_inputs, same_output_dtype
 
@@ -202,8 +204,15 @@ class AddSubQuantized(Staged, OpData):
     #: 8-bit inputs: the output for every input pair, ``lut[u1 << 8 | u2]`` with ``u = x.view(uint8)``,
     #: computed once in prepare by :meth:`_stages` (so it is the readable kernel's result by construction).
     lut: np.ndarray | None = field(default=None, repr=False)
+    #: litert-optimized ADD (``neon_add``): the NEON blocks' output for every pair (``block_lut``) and which output
+    #: elements the SIMD loop computes (``simd_mask``); None when the blocks give the reference values.
+    block_lut: np.ndarray | None = field(default=None, repr=False)
+    #: Whether the NEON blocks fold the input shift into the left shift (int8 elementwise) or truncate it after
+    #: ``vqrdmulh`` (uint8, and int8 with one input a scalar along the innermost run).
+    fold_input_shift: bool = True
+    simd_mask: np.ndarray | None = field(default=None, repr=False)
 
-    _not_params = OpData._not_params | frozenset({"lut"})
+    _not_params = OpData._not_params | frozenset({"lut", "block_lut", "simd_mask"})
 
     def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         """8-bit: one table lookup per element; int16: the closed-form MBQM in place (same integers as the
@@ -216,6 +225,8 @@ class AddSubQuantized(Staged, OpData):
             idx = np.left_shift(x1.view(np.uint8), 8, dtype=np.uint16)
             idx = np.bitwise_or(idx, x2.view(np.uint8), dtype=np.uint16)
             out = np.take(self.lut, idx)
+            if self.block_lut is not None and self.simd_mask is not None:
+                out = np.where(self.simd_mask, np.take(self.block_lut, idx), out)
         elif x1.dtype == np.int16 and all(
             0 <= m < 2**31 and -31 <= e <= 0
             for m, e in (
@@ -246,8 +257,52 @@ class AddSubQuantized(Staged, OpData):
         return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
 
     def eval_reference(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """The readable kernel (:meth:`_stages`)."""
-        return Staged.eval(self, inputs)
+        """The readable kernel (:meth:`_stages`; the NEON blocks through :meth:`_block_stages`)."""
+        out = Staged.eval(self, inputs)
+        if self.simd_mask is not None:
+            block = np.broadcast_to(np.asarray(self._block_stages(inputs)[-1][1]), self.output_shapes[0])
+            out = [np.where(self.simd_mask, block, out[0]).astype(self.output_dtypes[0])]
+        return out
+
+    def _block_stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+        """LiteRT's optimized ADD in a NEON block (:func:`refquant.requantize.neon_add_block`)."""
+        dt = self.output_dtypes[0]
+        out = neon_add_block(
+            np.asarray(inputs[0]),
+            np.asarray(inputs[1]),
+            offsets=(self.input1_offset, self.input2_offset),
+            multipliers=(self.input1_multiplier, self.input2_multiplier),
+            shifts=(self.input1_shift, self.input2_shift),
+            output_multiplier=self.output_multiplier,
+            output_shift=self.output_shift,
+            output_offset=self.output_offset,
+            lo=self.act_min,
+            hi=self.act_max,
+            dtype=dt,
+            left_shift=self.left_shift,
+            fold_input_shift=self.fold_input_shift,
+        ).astype(dt)
+        return [
+            (
+                "output",
+                out,
+                "LiteRT optimized NEON block: inputs scaled with vqrdmulh (ties up; int8 folds the input shift into "
+                "the left shift, uint8 truncates it), sum, vqrdmulh and RoundingDivideByPOT by the output multiplier, "
+                f"int16 narrowing and + {self.output_offset} wrapping, saturated, clamped to "
+                f"[{self.act_min}, {self.act_max}]",
+            )
+        ]
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The arithmetic steps of one output element (the NEON block's or the scalar kernel's)."""
+        if self.simd_mask is None or not bool(self.simd_mask[tuple(element)]):
+            return Staged.trace(self, inputs, output, element)
+        if output != 0:
+            raise InputError(f"the operator has one output; got output index {output}")
+        picked = element_inputs(inputs, self.output_shapes[0], tuple(element))
+        named = [(f"input {k}", v, "input value") for k, v in enumerate(picked) if v is not None]
+        stages = named + self._block_stages(picked)
+        return [Step(n, np.asarray(v).item() if np.ndim(v) == 0 else np.asarray(v), d) for n, v, d in stages]
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         x1 = np.asarray(inputs[0]).astype(np.int64)
@@ -409,6 +464,9 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
         if ctx.option("pot_scale_int16", False):
             checks = [checked_log2(float(s)) for s in (s1, s2, so)]
             pot = all(ok for ok, _ in checks)
+    arith = ctx.arithmetic
+    if arith.rescale == "xnn_add20":
+        return prepare_add_sub_xnnpack(ctx, sign, a, o, shape, act, (s1, zp1), (s2, zp2), (so, zpo))
     act_min, act_max = _quant_act_range(ctx, o, act)
     if pot:
         l1, l2, lo_ = (lg for _, lg in checks)
@@ -469,6 +527,19 @@ def _prepare_add_sub(ctx: OpContext, sign: int) -> OpData:
         lut = lut.astype(np.dtype(o.dtype))
         lut.flags.writeable = False
         data = dataclasses.replace(data, lut=lut)
+        if arith.rescale == "neon_add":
+            # AddScalarBroadcast (one input constant along the innermost run): blocks of 8, input shift truncated.
+            scalar_run = innermost_run(a.shape, b.shape, shape)[1]
+            fold = a.dtype == "int8" and not scalar_run
+            blocks = 8 if scalar_run else arith.blocks
+            data = dataclasses.replace(data, arithmetic=arith, fold_input_shift=fold)
+            block = np.asarray(data._block_stages([vals[:, None], vals[None, :]])[-1][1]).reshape(-1)
+            if not np.array_equal(block, lut):  # else the NEON blocks give the reference values for every pair
+                block = block.astype(np.dtype(o.dtype))
+                block.flags.writeable = False
+                mask = optimized_simd_mask(ctx, a.shape, b.shape, shape, blocks, name)
+                mask.flags.writeable = False
+                data = dataclasses.replace(data, block_lut=block, simd_mask=mask)
     return data
 
 
@@ -504,7 +575,13 @@ class MulQuantized(Staged, OpData):
     #: MultiplyByQuantizedMultiplier rounding variant.
     rounding: str = "double"
 
-    def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
+    #: litert-optimized (``mbqm_int16_wrap``): which output elements LiteRT's SIMD blocks compute (their int16
+    #: output stage wraps); None when that stage gives the reference values for every input pair.
+    simd_mask: np.ndarray | None = field(default=None, repr=False)
+
+    _not_params = OpData._not_params | frozenset({"simd_mask"})
+
+    def _stages(self, inputs: list[np.ndarray | None], in_block: Any = None) -> list[Stage]:
         v1 = np.asarray(inputs[0]).astype(np.int64) + self.input1_offset
         v2 = np.asarray(inputs[1]).astype(np.int64) + self.input2_offset
         prod = wrap_int32_i64(v1 * v2)  # |prod| <= 2^30 for int16 (zero points 0), <= 255^2 for 8-bit
@@ -512,13 +589,44 @@ class MulQuantized(Staged, OpData):
             prod, self.output_multiplier, self.output_shift, self.rounding
         ).astype(np.int64)
         shifted = scaled + self.output_offset
-        out = np.clip(shifted, self.act_min, self.act_max).astype(self.output_dtypes[0])
-        return [
+        out = np.clip(shifted, self.act_min, self.act_max)
+        steps: list[Stage] = [
             ("product", prod, f"(x1 + {self.input1_offset}) * (x2 + {self.input2_offset})"),
             ("rescaled", scaled, f"MBQM(product, {self.output_multiplier}, {self.output_shift})"),
-            ("plus zero point", shifted, f"+ {self.output_offset}"),
-            ("output", out, f"clamp to [{self.act_min}, {self.act_max}]"),
         ]
+        if in_block is None and self.simd_mask is not None and np.shape(out) == self.output_shapes[0]:
+            in_block = self.simd_mask
+        if in_block is not None:
+            wrapped = mbqm_int16_wrap(scaled, self.output_offset, self.act_min, self.act_max)
+            out = np.where(in_block, wrapped, out)
+            where = "SIMD block" if np.ndim(in_block) == 0 and bool(in_block) else "scalar tail"
+            if np.ndim(in_block) == 0 and bool(in_block):
+                steps.append(
+                    (
+                        "output",
+                        out.astype(self.output_dtypes[0]),
+                        "LiteRT optimized SIMD block: saturate to int16, "
+                        f"+ {self.output_offset} wrapping in int16, saturate, clamp to [{self.act_min}, {self.act_max}]",
+                    )
+                )
+                return steps
+            steps.append(("plus zero point", shifted, f"+ {self.output_offset} ({where})"))
+            steps.append(("output", out.astype(self.output_dtypes[0]), f"clamp to [{self.act_min}, {self.act_max}]"))
+            return steps
+        steps.append(("plus zero point", shifted, f"+ {self.output_offset}"))
+        steps.append(("output", out.astype(self.output_dtypes[0]), f"clamp to [{self.act_min}, {self.act_max}]"))
+        return steps
+
+    def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
+        """The arithmetic steps of one output element (the SIMD block or scalar tail it falls in, if any)."""
+        if self.simd_mask is None:
+            return Staged.trace(self, inputs, output, element)
+        if output != 0:
+            raise InputError(f"the operator has one output; got output index {output}")
+        picked = element_inputs(inputs, self.output_shapes[0], tuple(element))
+        stages = self._stages(picked, in_block=np.asarray(self.simd_mask[tuple(element)]))
+        named = [(f"input {k}", v, "input value") for k, v in enumerate(picked) if v is not None]
+        return [Step(n, np.asarray(v).item() if np.ndim(v) == 0 else np.asarray(v), d) for n, v, d in named + stages]
 
 
 @dataclass(frozen=True)
@@ -576,9 +684,37 @@ def prepare_mul(ctx: OpContext) -> OpData:
     so, zpo = _qp(ctx, o)
     if a.dtype == "int16":
         ctx.require_zero_points(a, b, o, why="LiteRT MUL int16 requires symmetric quantization (fails Eval)")
+    arith = ctx.arithmetic
+    if arith.rescale == "fp32_rne":
+        return prepare_mul_xnnpack(ctx, a, o, shape, act, (s1, zp1), (s2, zp2), (so, zpo))
     act_min, act_max = _quant_act_range(ctx, o, act)
     real = F32(F32(s1 * s2) / so)
     m, shift = _qm(ctx, float(real), "MUL multiplier f32(s1*s2/s_out)", o)
+    if arith.rescale == "mbqm_int16_wrap":
+        if a.dtype not in ("int8", "uint8"):
+            raise ctx.unsupported(f"optimized MUL int16 wrap of {a.dtype}")
+        data = MulQuantized(
+            output_shapes=(shape,),
+            output_dtypes=(o.dtype,),
+            input1_offset=-zp1,
+            input2_offset=-zp2,
+            output_multiplier=m,
+            output_shift=shift,
+            output_offset=zpo,
+            act_min=act_min,
+            act_max=act_max,
+            rounding=ctx.rounding,
+            arithmetic=arith,
+        )
+        vals = np.arange(256, dtype=np.uint8).view(np.dtype(a.dtype))
+        scaled = np.asarray(data._stages([vals[:, None], vals[None, :]])[1][1])
+        ref = np.clip(scaled + zpo, act_min, act_max)
+        if np.array_equal(ref, mbqm_int16_wrap(scaled, zpo, act_min, act_max)):
+            return data  # the int16 stage never leaves int16: the SIMD blocks give the reference values
+        block = 16 if a.dtype == "int8" else 8
+        mask = optimized_simd_mask(ctx, a.shape, b.shape, shape, block)
+        mask.flags.writeable = False
+        return dataclasses.replace(data, simd_mask=mask)
     return MulQuantized(
         output_shapes=(shape,),
         output_dtypes=(o.dtype,),
