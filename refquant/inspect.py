@@ -239,6 +239,9 @@ def _accumulator(opcode: str, dtype: str, arith: Any) -> str:
 
 
 def _op_dtype(ctx: Any) -> str:
+    """The operator's data type: its first input's (TRANSPOSE_CONV: the activations', input 2)."""
+    if ctx.op.opcode == "TRANSPOSE_CONV" and len(ctx.inputs) > 2 and ctx.inputs[2] is not None:
+        return ctx.inputs[2].dtype
     for t in ctx.inputs:
         if t is not None:
             return t.dtype
@@ -360,8 +363,10 @@ def arithmetic_table(model: Model, profiles: Sequence[str] | None = None, roundi
 
 
 def _term(text: str) -> str:
-    """``text`` with every non-printable character (terminal controls, bidi overrides) escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    """``text`` safe for a terminal (:func:`refquant.escape.terminal`)."""
+    from .escape import terminal
+
+    return terminal(str(text))
 
 
 def format_arithmetic(table: dict, name: str = "") -> str:

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from .escape import terminal
 from .metrics import HIST_EDGES_LSB, ROUNDING_RMSE_LSB, SQNR_INF_DB, ErrorMetrics, json_number
 
 __all__ = [
@@ -353,7 +354,7 @@ def render_text(report: Report, worst: int = 3) -> str:
         lines.append(f"note: {note}")
     lines += profile_diff_lines(report)
     lines.append(summary_line(report))
-    return "\n".join(lines)
+    return terminal("\n".join(lines), keep_newlines=True)
 
 
 def _first_text(d: ProfileDiff) -> str:
