@@ -266,7 +266,7 @@ def _decision(ctx: Any, profile: str) -> dict:
         else RESCALE_FORMULAS.get(a.rescale, a.rescale)
     )
     if a.blocks:
-        unit = "output channels" if op in _CONV or op == "MEAN" else "flat elements"
+        unit = "flat elements" if "flat" in a.note or op not in (*_CONV, "MEAN") else "output channels"
         formula += f", on SIMD blocks of {a.blocks} {unit}; the remainder as the scalar code (see the note)"
     row: dict[str, Any] = {
         "executor": a.executor,
