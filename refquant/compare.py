@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .arithmetic import get_profile
 from .engine import Engine
 from .errors import InputError, RefquantError
 from .graph import PreparedGraph
@@ -50,7 +51,7 @@ from .metrics import ErrorAccumulator
 from .model import Model, SubGraph, Tensor
 from .options import EngineOptions, engine_options
 from .quantization import dequantize, dtype_range
-from .report import Report, TensorMatch, TensorReport
+from .report import ProfileDiff, Report, TensorMatch, TensorReport
 from .shadow import float_shadow
 from .tflite.reader import load_model
 
@@ -62,6 +63,9 @@ _FLOATS = ("float32", "float16", "float64")
 #: Working-set target per batch (bytes): bounds the batch size for big models.
 _BATCH_BYTES = 192 << 20
 _MAX_BATCH = 256
+#: Profiles whose kernels split flat elements into SIMD blocks and a scalar tail: a batched run would
+#: move the tail, so compare runs them one sample at a time.
+_SIZE_DEPENDENT = ("litert-optimized", "litert-xnnpack")
 
 # ---------------------------------------------------------------------------------------------
 # Loading
@@ -411,6 +415,11 @@ class _Runner:
         qshapes = ctx.input_shapes(ctx.qsg, batch)
         self.q: PreparedGraph = Engine(ctx.qmodel, 0, ctx.options).prepare(qshapes)
         self.s: PreparedGraph = Engine(ctx.smodel, 0, ctx.options).prepare(qshapes)
+        self.b: PreparedGraph | None = None
+        if ctx.against is not None:
+            self.b = Engine(ctx.qmodel, 0, ctx.against).prepare(qshapes)
+        #: The last run's raw quantized values under both profiles (``against`` only).
+        self.last_pair: tuple[Mapping[int, np.ndarray], Mapping[int, np.ndarray]] | None = None
         self.f: PreparedGraph | None = None
         if ctx.fmodel is not None:
             fshapes = ctx.input_shapes(ctx.fmodel.main, batch)
@@ -437,6 +446,8 @@ class _Runner:
             qfeeds[i] = qs[k]
             sfeeds[i] = ctx.feed(ctx.smodel.main.tensors[i], xs[k])
         qvals = self.q.run(qfeeds).values
+        if self.b is not None:
+            self.last_pair = (qvals, self.b.run(qfeeds).values)
         deq: dict[int, np.ndarray] = {}
 
         def real(i: int) -> np.ndarray:
@@ -493,7 +504,10 @@ class _Runner:
 class _Context:
     """Everything fixed for one comparison: models, rows, feeds."""
 
-    def __init__(self, qmodel: Model, fmodel: Model | None, options: EngineOptions) -> None:
+    def __init__(
+        self, qmodel: Model, fmodel: Model | None, options: EngineOptions, against: EngineOptions | None = None
+    ) -> None:
+        self.against = against
         self.qmodel = qmodel
         self.qsg = qmodel.main
         self.smodel = float_shadow(qmodel)
@@ -515,6 +529,73 @@ class _Context:
     def feed(t: Tensor, x: np.ndarray) -> np.ndarray:
         """Real values ``x`` for a float-graph input (float, or unquantized integers such as ids)."""
         return x if x.dtype == t.np_dtype else x.astype(t.np_dtype)
+
+
+def _float_ulps(a: np.ndarray) -> np.ndarray:
+    """float32 values mapped to int64 so that adjacent floats differ by 1 (+0 and -0 both map to 0)."""
+    bits = np.asarray(a, dtype=np.float32).view(np.int32).astype(np.int64)
+    return np.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
+
+
+class _ProfileDiffer:
+    """Per row tensor: where the runs under the two profiles differ, over every sample."""
+
+    def __init__(self, rows: list[_Row]) -> None:
+        self.rows = [r for r in rows if r.op_index >= 0]
+        self.mismatched = {r.index: 0 for r in self.rows}
+        self.elements = {r.index: 0 for r in self.rows}
+        self.worst = {r.index: 0.0 for r in self.rows}
+        self.first: dict[int, dict | None] = {r.index: None for r in self.rows}
+
+    def update(
+        self, pair: tuple[Mapping[int, np.ndarray], Mapping[int, np.ndarray]], start: int, batched: bool
+    ) -> None:
+        """Add one run: batched arrays carry the samples ``start, start+1, ...`` in their batch axis (the
+        model's is 1); a per-sample run is sample ``start``."""
+        qa, qb = pair
+        for r in self.rows:
+            a, b = np.asarray(qa[r.index]), np.asarray(qb[r.index])
+            self.elements[r.index] += a.size
+            if a.dtype.kind == "f":
+                ua, ub = _float_ulps(a), _float_ulps(b)
+                na, nb = np.isnan(a), np.isnan(b)
+                diff = np.where(na | nb, np.where(na & nb, 0.0, np.inf), np.abs(ua - ub).astype(np.float64))
+            else:
+                diff = np.abs(a.astype(np.int64) - b.astype(np.int64)).astype(np.float64)
+            bad = diff != 0
+            k = int(bad.sum())
+            if not k:
+                continue
+            self.mismatched[r.index] += k
+            self.worst[r.index] = max(self.worst[r.index], float(diff.max()))
+            if self.first[r.index] is None:
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                sample, element = (start + idx[0], (0,) + idx[1:]) if batched else (start, idx)
+                self.first[r.index] = {
+                    "sample": sample,
+                    "element": list(element),
+                    "arithmetic": a[idx].item(),
+                    "against": b[idx].item(),
+                }
+
+    def result(self, sg: SubGraph) -> list[ProfileDiff]:
+        """One :class:`ProfileDiff` per op output, in graph order."""
+        return [
+            ProfileDiff(
+                index=r.index,
+                name=sg.tensors[r.index].name,
+                op_index=r.op_index,
+                opcode=r.opcode,
+                dtype=r.dtype,
+                shape=r.shape,
+                mismatched=self.mismatched[r.index],
+                elements=self.elements[r.index],
+                max_abs_diff=self.worst[r.index],
+                unit="ULP" if r.dtype in _FLOATS else "LSB",
+                first=self.first[r.index],
+            )
+            for r in self.rows
+        ]
 
 
 def _same_values(a: dict[int, np.ndarray], b: dict[int, np.ndarray], n: int) -> bool:
@@ -544,6 +625,7 @@ def compare(
     float_accumulation: str | None = None,
     options: EngineOptions | None = None,
     arithmetic: str | None = None,
+    against: str | None = None,
 ) -> Report:
     """Compare a quantized model against its float reference over every sample of ``inputs``.
 
@@ -556,7 +638,9 @@ def compare(
     or LiteRT's ``"sequential"`` float32 loop; see :class:`refquant.Interpreter`). ``options``: an
     :class:`refquant.options.EngineOptions` holding these (and ``memory_limit``); keywords override it.
     ``arithmetic``: the profile the quantized graph runs under (``"litert-ref"`` by default; see
-    :mod:`refquant.arithmetic`).
+    :mod:`refquant.arithmetic`). ``against``: a second profile; the quantized graph also runs under
+    it on the same samples, and the report's ``profile_diff`` says, op output by op output, where the
+    two runtimes' tensors differ (mismatched elements, largest difference in LSB, first element).
     ``progress``: True prints a sample counter with rate on stderr once the run takes over ~1.5 s;
     False is silent; a callable gets ``(done, total)`` after every batch.
     ``limit``: use only the first ``limit`` samples. ``batch_size``: samples per batched run (default:
@@ -574,6 +658,10 @@ def compare(
         memory_limit=memory_limit,
         arithmetic=arithmetic,
     )
+    against_opts = None
+    if against is not None:
+        get_profile(against)
+        against_opts = engine_options(opts, arithmetic=against)
     qmodel, qname = _load(quant_model, "quantized model")
     fmodel, fname = (None, None) if float_model is None else _load(float_model, "float model")
     xs, qs = load_inputs(inputs, qmodel)
@@ -585,7 +673,7 @@ def compare(
     ys = load_labels(labels, n)
     notes: list[str] = []
 
-    ctx = _Context(qmodel, fmodel, opts)
+    ctx = _Context(qmodel, fmodel, opts, against_opts)
     qsg = ctx.qsg
     probe = _Runner(ctx, None)  # batch-1 (model's own shapes): all checks happen here
     qshapes = dict(probe.q.shapes)
@@ -676,6 +764,13 @@ def compare(
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         batch = min(batch_size, n)
     batched = batch_one and batch > 1
+    blocky = [p for p in (opts.arithmetic, against) if p in _SIZE_DEPENDENT]
+    if batched and blocky:
+        batched = False
+        notes.append(
+            f"ran one sample at a time: under {blocky[0]} some results depend on a tensor's element count "
+            "(SIMD blocks and scalar tails), so samples are not folded into the batch axis"
+        )
     runners: dict[int, _Runner] = {}
     if batched:
         try:
@@ -690,10 +785,13 @@ def compare(
             notes.append(f"ran one sample at a time: the graph does not run batched ({exc})")
     for r in ctx.rows:
         r.start(batched)
+    differ = _ProfileDiffer(ctx.rows) if against_opts is not None else None
     bar = _Progress(n, progress)
     done = 0
     if batched:
         accumulate(*first)
+        if differ is not None:
+            differ.update(runners[batch].last_pair, 0, True)  # type: ignore[arg-type]
         done = batch
         bar.update(done)
         while done < n:
@@ -701,13 +799,22 @@ def compare(
             if m not in runners:
                 runners[m] = _Runner(ctx, m)
             accumulate(*runners[m].run([x[done : done + m] for x in xs], [x[done : done + m] for x in qs]))
+            if differ is not None:
+                differ.update(runners[m].last_pair, done, True)  # type: ignore[arg-type]
             done += m
             bar.update(done)
     else:
         chunk = max(1, min(_MAX_BATCH, n))
+
+        def one(s: int) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray]]:
+            res = probe.run([x[s : s + 1] for x in xs], [x[s : s + 1] for x in qs])
+            if differ is not None:
+                differ.update(probe.last_pair, s, False)  # type: ignore[arg-type]
+            return res
+
         while done < n:
             m = min(chunk, n - done)
-            parts = [probe.run([x[s : s + 1] for x in xs], [x[s : s + 1] for x in qs]) for s in range(done, done + m)]
+            parts = [one(s) for s in range(done, done + m)]
             merged = tuple({k: np.stack([p[j][k] for p in parts]) for k in parts[0][j]} for j in range(3))
             accumulate(*merged)  # type: ignore[arg-type]
             done += m
@@ -748,6 +855,8 @@ def compare(
         rounding=opts.rounding,
         float_accumulation=opts.float_accumulation,
         arithmetic=opts.arithmetic,
+        against=against,
+        profile_diff=None if differ is None else differ.result(qsg),
         reference="float_model" if fmodel is not None else "float_shadow",
         tensors=reports,
         outputs=outputs,

@@ -152,6 +152,23 @@ class PreparedGraph:
         """Operator ``k``'s data prepared up front, or None when it is prepared at run time."""
         return self._op_data[k]
 
+    def op_context(self, k: int, options: EngineOptions | None = None) -> OpContext:
+        """The :class:`OpContext` operator ``k``'s prepare sees, under ``options`` (default: the graph's).
+
+        Tensor infos come from this preparation (shapes, constants and folded values); for an operator
+        prepared only at run time, tensors without a prepared info get the model's shape and no value.
+        Used to ask another profile's decision about the same operator
+        (``decide(profile, graph.op_context(k, EngineOptions(arithmetic=profile)))``) without running it.
+        """
+        op = self.subgraph.operators[k]
+
+        def info(i: int) -> TensorInfo:
+            return self._infos.get(i) or self._info(i, self.subgraph.tensors[i].shape)
+
+        ins = tuple(info(i) if i >= 0 else None for i in op.inputs)
+        outs = tuple(info(o) for o in op.outputs)
+        return OpContext(self.model, self.subgraph_index, op, ins, outs, options or self.options)
+
     # -- prepare -----------------------------------------------------------------------------
     def _info(self, index: int, shape: tuple[int, ...], value: np.ndarray | None = None) -> TensorInfo:
         t = self.subgraph.tensors[index]

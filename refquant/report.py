@@ -13,7 +13,11 @@ JSON shape (``Report.to_dict``)::
                   "local": {same metrics, clipped_fraction, abs_error_lsb_counts, per_channel}}],
      "outputs": [{"index", "name", same metrics, "per_channel"}],
      "top1_agreement": float | null, "accuracy": {"float": float, "quant": float} | null,
-     "unmatched": [{"index", "name", "op_index", "opcode"}], "notes": [str]}
+     "unmatched": [{"index", "name", "op_index", "opcode"}], "notes": [str],
+     "against": str | null,
+     "profile_diff": [{"index", "name", "op_index", "opcode", "dtype", "shape", "mismatched", "elements",
+                       "max_abs_diff", "unit": "LSB" | "ULP",
+                       "first": {"sample", "element", "arithmetic", "against"} | null}] | null}
 
 * Metrics are plain JSON numbers. An infinite SQNR (an exact tensor) is written as ``999.0`` and
   ``-inf`` (all-zero reference, nonzero error) as ``-999.0``: :data:`refquant.metrics.SQNR_INF_DB`,
@@ -26,6 +30,11 @@ JSON shape (``Report.to_dict``)::
   for a float tensor. ``op_index`` is -1 (``opcode`` ``"INPUT"``) for a quantized graph input, whose
   error is that of quantizing the given real inputs.
 * ``abs_error_lsb_counts``: elements whose ``|error| / scale`` rounds to 0, 1, 2 and >= 3.
+* ``against`` / ``profile_diff`` (``compare(..., against=B)``): the quantized model also ran under
+  profile B on the same samples; per op output, in graph order, how many elements of the two runs
+  differ, by how much (in the tensor's integer steps, LSB, or ULP for float tensors) and the first
+  differing element (sample index, element index, the value under ``arithmetic`` and under ``against``).
+  Both are null without ``against``.
 
 Files are written atomically (a temporary file in the same directory, then ``os.replace``), and
 both outputs are rendered before either is written, so a failure leaves nothing half-written.
@@ -46,11 +55,13 @@ from typing import Any
 
 import numpy as np
 
+from .escape import terminal
 from .metrics import HIST_EDGES_LSB, ROUNDING_RMSE_LSB, SQNR_INF_DB, ErrorMetrics, json_number
 
 __all__ = [
     "TensorMatch",
     "TensorReport",
+    "ProfileDiff",
     "Report",
     "render_text",
     "render_json",
@@ -118,6 +129,47 @@ class TensorReport:
 
 
 @dataclass
+class ProfileDiff:
+    """Where one tensor differs between the runs under two arithmetic profiles (``compare(..., against=B)``)."""
+
+    index: int
+    name: str
+    op_index: int
+    opcode: str
+    dtype: str
+    shape: tuple[int, ...]
+    #: Elements that differ, over every sample, and elements compared.
+    mismatched: int
+    elements: int
+    #: The largest |difference|: integer steps (LSB) for integer tensors, ULP for float tensors.
+    max_abs_diff: float
+    unit: str
+    #: The first differing element: {"sample", "element", "arithmetic", "against"} (None when equal).
+    first: dict | None = None
+
+    @property
+    def short_name(self) -> str:
+        """The first ``;``-separated part of the tensor name."""
+        return self.name.split(";")[0]
+
+    def to_dict(self) -> dict:
+        """The JSON object of this tensor (see the module docstring)."""
+        return {
+            "index": self.index,
+            "name": self.name,
+            "op_index": self.op_index,
+            "opcode": self.opcode,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "mismatched": self.mismatched,
+            "elements": self.elements,
+            "max_abs_diff": json_number(self.max_abs_diff),
+            "unit": self.unit,
+            "first": self.first,
+        }
+
+
+@dataclass
 class Report:
     """The result of :func:`refquant.compare.compare`."""
 
@@ -138,6 +190,10 @@ class Report:
     float_accumulation: str = "float64"
     #: The arithmetic profile the quantized graph ran under (:mod:`refquant.arithmetic`).
     arithmetic: str = "litert-ref"
+    #: The second profile the quantized graph ran under (``compare(..., against=...)``), or None.
+    against: str | None = None
+    #: Per op output, where the runs under ``arithmetic`` and ``against`` differ (graph order); None without.
+    profile_diff: list[ProfileDiff] | None = None
 
     def to_dict(self) -> dict:
         """The report as plain JSON-ready data (see the module docstring)."""
@@ -158,6 +214,8 @@ class Report:
                 {"index": t.index, "name": t.name, "op_index": t.op_index, "opcode": t.opcode} for t in self.unmatched
             ],
             "notes": list(self.notes),
+            "against": self.against,
+            "profile_diff": None if self.profile_diff is None else [d.to_dict() for d in self.profile_diff],
         }
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -246,6 +304,9 @@ def summary_line(report: Report, worst: int = 1) -> str:
         parts.append(
             f"most error added: op {t.op_index} {t.opcode} {t.short_name!r} ({_fmt(t.local.sqnr_db, '.1f')} dB)"
         )
+    if report.against is not None and report.profile_diff is not None:
+        k = sum(1 for d in report.profile_diff if d.mismatched)
+        parts.append(f"{report.arithmetic} vs {report.against}: {k} op output(s) differ")
     if report.elapsed_s:
         parts.append(f"{report.elapsed_s:.1f} s")
     return "summary: " + " · ".join(parts)
@@ -260,7 +321,7 @@ def render_text(report: Report, worst: int = 3) -> str:
     )
     lines = [
         f"refquant compare: {os.path.basename(report.model)} vs {ref}; {report.samples} samples, "
-        f"arithmetic {report.arithmetic}, {report.rounding} rounding, float sums: {report.float_accumulation}",
+        f"arithmetic {report.arithmetic}{f' (against {report.against})' if report.against else ''}, {report.rounding} rounding, float sums: {report.float_accumulation}",
         "acc = quantized run vs reference run; loc = the op in float on its dequantized quantized inputs vs its output;"
         f" LSB = tensor scale (rounding alone: RMSE {ROUNDING_RMSE_LSB:.3f} LSB)",
     ]
@@ -291,8 +352,43 @@ def render_text(report: Report, worst: int = 3) -> str:
         lines.append(f"unmatched (no float counterpart, accumulated error not measured): {names}{more}")
     for note in report.notes:
         lines.append(f"note: {note}")
+    lines += profile_diff_lines(report)
     lines.append(summary_line(report))
-    return "\n".join(lines)
+    return terminal("\n".join(lines), keep_newlines=True)
+
+
+def _first_text(d: ProfileDiff) -> str:
+    f = d.first
+    if f is None:
+        return ""
+    return f"sample {f['sample']} element {f['element']}: {f['arithmetic']!r} vs {f['against']!r}"
+
+
+def profile_diff_lines(report: Report) -> list[str]:
+    """The text section of ``compare --against``: the layers where the two profiles' runs differ."""
+    if report.against is None or report.profile_diff is None:
+        return []
+    diffs = [d for d in report.profile_diff if d.mismatched]
+    head = f"arithmetic {report.arithmetic} vs {report.against}, on the quantized model's integer tensors:"
+    if not diffs:
+        return [
+            head,
+            f"  every one of {len(report.profile_diff)} op outputs is equal on these {report.samples} samples",
+        ]
+    first = diffs[0]
+    lines = [
+        head,
+        f"  {len(diffs)} of {len(report.profile_diff)} op outputs differ; the first is op {first.op_index} "
+        f"{first.opcode} {first.short_name!r}",
+        f"  {'op':>4} {'opcode':<18} {'tensor':<30} {'dtype':<7} {'mismatched':>18} {'max diff':>9}  first difference",
+    ]
+    for d in diffs:
+        pct = 100.0 * d.mismatched / max(d.elements, 1)
+        lines.append(
+            f"  {d.op_index:>4} {d.opcode[:18]:<18} {_clip_name(d.short_name, 30):<30} {d.dtype:<7} "
+            f"{f'{d.mismatched}/{d.elements} ({pct:.2g}%)':>18} {f'{d.max_abs_diff:.0f} {d.unit}':>9}  {_first_text(d)}"
+        )
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,7 +582,9 @@ def render_html(report: Report, worst: int = 3, plots: bool = True) -> str:
         f"<title>refquant compare: {esc(os.path.basename(report.model))}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Quantization error report: <code>{esc(report.model)}</code></h1>",
-        f'<p class="muted">reference: {ref} · {report.samples} samples · arithmetic {esc(report.arithmetic)} · '
+        f'<p class="muted">reference: {ref} · {report.samples} samples · arithmetic {esc(report.arithmetic)}'
+        + (f" (against {esc(report.against)})" if report.against else "")
+        + " · "
         f"{esc(report.rounding)} rounding · "
         f"float sums: {esc(report.float_accumulation)} · "
         f"accumulated = quantized run vs reference run; local = the op run in float on its dequantized quantized "
@@ -618,6 +716,42 @@ def render_html(report: Report, worst: int = 3, plots: bool = True) -> str:
             f"<li>{t.index} <code>{esc(t.name)}</code> (op {t.op_index} {esc(t.opcode)})</li>" for t in report.unmatched
         ]
         parts.append("</ul>")
+    if report.against is not None and report.profile_diff is not None:
+        diffs = [d for d in report.profile_diff if d.mismatched]
+        parts.append(
+            f"<h2>Arithmetic {esc(report.arithmetic)} vs {esc(report.against)}</h2><p>"
+            f"{len(diffs)} of {len(report.profile_diff)} op outputs differ between the two profiles' runs.</p>"
+        )
+        if diffs:
+            parts.append("<table><thead><tr>")
+            parts += [
+                f'<th class="{c}">{h}</th>'
+                for h, c in (
+                    ("op", ""),
+                    ("opcode", "l"),
+                    ("tensor", "l"),
+                    ("dtype", "l"),
+                    ("mismatched", ""),
+                    ("elements", ""),
+                    ("max diff", ""),
+                    ("first difference", "l"),
+                )
+            ]
+            parts.append("</tr></thead><tbody>")
+            for d in diffs:
+                parts.append(
+                    "<tr>"
+                    + _td(d.op_index)
+                    + _td(d.opcode, cls="l")
+                    + f'<td class="l name" title="{esc(d.name)}">{esc(str(d.index) + " " + d.short_name)}</td>'
+                    + _td(d.dtype, cls="l")
+                    + _td(str(d.mismatched))
+                    + _td(str(d.elements))
+                    + _td(f"{d.max_abs_diff:.0f} {d.unit}")
+                    + _td(_first_text(d), cls="l")
+                    + "</tr>"
+                )
+            parts.append("</tbody></table>")
     if report.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>")
     parts.append('<p class="muted">Generated by refquant.</p></body></html>')

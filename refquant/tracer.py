@@ -318,7 +318,8 @@ def format_trace(tr: ElementTrace, rounding: str | None = None) -> str:
         f"tensor {tr.tensor_index} {tr.name!r} {tr.dtype}{list(tr.shape)}, element {list(tr.element)}, sample {tr.sample}"
     ]
     if tr.kind == "op":
-        lines.append(f"produced by operator {tr.op_index} ({tr.opcode}); rounding {rounding}")
+        profile = tr.arithmetic.get("arithmetic", "litert-ref")
+        lines.append(f"produced by operator {tr.op_index} ({tr.opcode}); arithmetic {profile}; rounding {rounding}")
     elif tr.kind == "input":
         lines.append("a graph input: no operator computed it")
     else:

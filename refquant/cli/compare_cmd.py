@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..arithmetic import profile_names
 from ..compare import compare
 from ..errors import InputError
 from ..report import render_text, write_outputs
@@ -39,6 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="R.json", help="write the full report as JSON")
     p.add_argument("--html", metavar="R.html", help="write a self-contained HTML report (plots need matplotlib)")
     add_engine_args(p)
+    p.add_argument(
+        "--against",
+        choices=profile_names(),
+        metavar="PROFILE",
+        help="also run the quantized model under this arithmetic profile and report, layer by layer, where the two "
+        f"runtimes' tensors differ ({', '.join(profile_names())})",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="use only the first N samples")
     p.add_argument("--worst", type=int, default=3, metavar="K", help="flag the K layers adding the most error (3)")
     p.add_argument("--no-progress", action="store_true", help="no progress counter on stderr")
@@ -58,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         options=engine_options_from(args),
         progress=not args.no_progress,
         limit=args.limit,
+        against=args.against,
     )
     write_outputs(report, json_path=args.json, html_path=args.html, worst=args.worst)
     print(render_text(report, worst=args.worst))

@@ -88,18 +88,27 @@ class Case:
 
 
 def run_reference(
-    model: bytes, inputs: Sequence[np.ndarray], *, rounding: str = "double", float_accumulation: str = "float64"
+    model: bytes,
+    inputs: Sequence[np.ndarray],
+    *,
+    rounding: str = "double",
+    float_accumulation: str = "float64",
+    arithmetic: str = "litert-ref",
 ) -> list[np.ndarray]:
     """Run ``model`` on ``inputs`` with refquant; return the outputs in model output order.
 
     ``rounding`` is ``"double"`` (LiteRT's default build) or ``"single"`` (``TFLITE_SINGLE_ROUNDING``);
     ``float_accumulation`` ``"float64"`` (default) or ``"sequential"`` (LiteRT BUILTIN_REF's float32 loop:
-    use it to compare a float backend bit for bit with LiteRT's reference kernels).
-    Raises :class:`refquant.RefquantError` when refquant cannot run the model.
+    use it to compare a float backend bit for bit with LiteRT's reference kernels); ``arithmetic`` the
+    runtime whose integer arithmetic is reproduced (:data:`refquant.arithmetic.PROFILES`).
+    Raises :class:`refquant.RefquantError` when refquant cannot run the model (an
+    :class:`refquant.UnsupportedOpError` naming the runtime where it does not reproduce it).
     """
     from ..interpreter import Interpreter
 
-    it = Interpreter(model_content=bytes(model), rounding=rounding, float_accumulation=float_accumulation)
+    it = Interpreter(
+        model_content=bytes(model), rounding=rounding, float_accumulation=float_accumulation, arithmetic=arithmetic
+    )
     for d, x in zip(it.get_input_details(), inputs):
         if tuple(d["shape"]) != tuple(np.shape(x)):
             it.resize_tensor_input(d["index"], np.shape(x))
@@ -110,17 +119,23 @@ def run_reference(
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
-def litert_backend(worker: object | None = None, *, resolver: str = "BUILTIN_REF") -> Backend:
+def litert_backend(
+    worker: object | None = None, *, resolver: str = "BUILTIN_REF", profile: str | None = None
+) -> Backend:
     """A backend running models in LiteRT (``ai-edge-litert``), e.g. to try the harness without hardware.
 
     ``worker``: a :class:`refquant.testing.LiteRTWorker` (a separate process, safe against LiteRT
-    aborting); ``None`` runs LiteRT in this process. A model LiteRT rejects raises ``RuntimeError``.
+    aborting); ``None`` runs LiteRT in this process. ``profile``: run the runtime of that arithmetic
+    profile instead of ``resolver`` (:func:`refquant.testing.oracle.run_profile`; ``"tflm"`` runs
+    tflite-micro). A model the runtime rejects raises ``RuntimeError``.
     """
-    from .oracle import run_litert
+    from .oracle import run_litert, run_profile
 
     def run(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if worker is not None:
-            res = worker.run(model, inputs, all_tensors=False, resolver=resolver)  # type: ignore[attr-defined]
+            res = worker.run(model, inputs, all_tensors=False, resolver=resolver, profile=profile)  # type: ignore[attr-defined]
+        elif profile is not None:
+            res = run_profile(model, inputs, profile)
         else:
             res = run_litert(model, inputs, all_tensors=False, resolver=resolver)
         if res.status != "ok":
@@ -190,6 +205,7 @@ def assert_matches_reference(
     atol: float = 0.0,
     rounding: str = "double",
     float_accumulation: str = "float64",
+    arithmetic: str = "litert-ref",
 ) -> None:
     """Run ``case`` on the backend ``run`` and on refquant; raise ``AssertionError`` where they differ.
 
@@ -202,7 +218,10 @@ def assert_matches_reference(
     holding the right int8 values passes, a float array for an integer output does not.
     ``rounding`` selects refquant's requantization rounding (``"double"``: LiteRT's default build);
     ``float_accumulation`` how refquant sums float32 conv/FC/matmul products (``"float64"``, or
-    ``"sequential"`` for LiteRT BUILTIN_REF's float32 loop, bit for bit).
+    ``"sequential"`` for LiteRT BUILTIN_REF's float32 loop, bit for bit); ``arithmetic`` which runtime's
+    integer arithmetic refquant reproduces (:data:`refquant.arithmetic.PROFILES`: compare a backend
+    with LiteRT's default XNNPACK interpreter, its optimized kernels or tflite-micro instead of the
+    reference kernels; an unknown name is an :class:`refquant.InputError`).
 
     The message follows ``numpy.testing``: "Mismatched elements: k / n (p%)", the largest difference
     in LSB, the first differing index with both values, the case description, and the
@@ -216,7 +235,12 @@ def assert_matches_reference(
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
     if atol < 0 or not np.isfinite(atol):
         raise ValueError(f"atol must be a finite number >= 0, got {atol!r}")
-    expected = run_reference(case.model, case.inputs, rounding=rounding, float_accumulation=float_accumulation)
+    from ..arithmetic import get_profile
+
+    get_profile(arithmetic)
+    expected = run_reference(
+        case.model, case.inputs, rounding=rounding, float_accumulation=float_accumulation, arithmetic=arithmetic
+    )
     got = run(bytes(case.model), [np.array(x, copy=True) for x in case.inputs])
     if got is None or isinstance(got, np.ndarray) or not isinstance(got, Sequence):
         raise AssertionError(
@@ -272,7 +296,8 @@ def assert_matches_reference(
     if not problems:
         return
     text = [
-        f"the backend does not match refquant's reference (tolerance {tolerance:g}; rounding {rounding!r})",
+        f"the backend does not match refquant's reference (tolerance {tolerance:g}; rounding {rounding!r}"
+        + (f"; arithmetic {arithmetic!r})" if arithmetic != "litert-ref" else ")"),
         "",
         *("\n\n".join(problems).splitlines()),
         "",
@@ -289,6 +314,8 @@ def assert_matches_reference(
             cmd = ["refquant", "trace", str(model_path), "--input", str(data_path), "--tensor", str(tensor)]
             if idx:
                 cmd += ["--element", ",".join(str(i) for i in idx)]
+            if arithmetic != "litert-ref":
+                cmd += ["--arithmetic", arithmetic]
             if rounding != "double":
                 cmd += ["--rounding", rounding]
             if float_accumulation != "float64":
