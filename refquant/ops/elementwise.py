@@ -66,7 +66,7 @@ from ..requantize import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
 )
-from ..requantize_elementwise import mbqm_int16_wrap, neon_add_block
+from ..requantize.elementwise import mbqm_int16_wrap, neon_add_block
 from .base import OpContext, OpData, Step, TensorInfo
 from .elementwise_profiles import innermost_run, optimized_simd_mask, prepare_add_sub_xnnpack, prepare_mul_xnnpack
 from .lut import checked_log2

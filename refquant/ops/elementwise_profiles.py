@@ -4,7 +4,7 @@ The reference kernels (and the optimized kernels' block/tail variants, which ext
 :mod:`refquant.ops.elementwise`; it calls :func:`prepare_add_sub_xnnpack` and :func:`prepare_mul_xnnpack` when
 the profile's decision (``ctx.arithmetic``) is ``xnn_add20`` or ``fp32_rne``
 (:mod:`refquant.ops.activations` calls :func:`prepare_leaky_relu_xnnpack` for ``xnn_mul8``), and :func:`optimized_simd_mask`
-for the optimized kernels' SIMD blocks. The formulas live in :mod:`refquant.requantize_elementwise`.
+for the optimized kernels' SIMD blocks. The formulas live in :mod:`refquant.requantize.elementwise`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..requantize_elementwise import (
+from ..requantize.elementwise import (
     XnnAddParams,
     fp32_rne,
     xnn_activation_bounds,

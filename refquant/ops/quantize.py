@@ -30,11 +30,10 @@ import numpy as np
 from ..fixedpoint import INT32_MIN, round_half_away_from_zero, wrap_int32_i64
 from ..model import numpy_dtype
 from ..quantization import dequantize, dtype_range, quantize, quantize_multiplier
-from ..requantize import multiply_by_quantized_multiplier
-from ..requantize_elementwise import (
+from ..requantize import multiply_by_quantized_multiplier, neon_mbqm
+from ..requantize.elementwise import (
     block_mask,
     dequantize_two_products,
-    neon_mbqm_elementwise,
     opt_quantize_f32,
     xnn_mul8,
     xnn_mul8_multiplier,
@@ -233,7 +232,7 @@ class RequantizeData(OpData):
         v = multiply_by_quantized_multiplier(d, self.multiplier, self.shift, self.rounding).astype(np.int64)
         if self.variant == "neon_mbqm":
             mask = block_mask(d.size, self.blocks).reshape(d.shape)
-            v = np.where(mask, neon_mbqm_elementwise(d, self.multiplier, self.shift), v)
+            v = np.where(mask, neon_mbqm(d, self.multiplier, self.shift).astype(np.int64), v)
         return [np.asarray(np.clip(wrap_int32_i64(v + self.zp_out), lo, hi).astype(dt))]
 
     def trace(self, inputs: list[np.ndarray | None], output: int, element: tuple[int, ...]) -> list[Step]:
@@ -262,7 +261,7 @@ class RequantizeData(OpData):
         flat = int(np.ravel_multi_index(tuple(element), np.shape(x))) if np.ndim(x) else 0
         in_block = self.variant == "neon_mbqm" and bool(block_mask(np.size(x), self.blocks)[flat])
         if in_block:
-            m = int(neon_mbqm_elementwise(np.int64(d), self.multiplier, self.shift))
+            m = int(neon_mbqm(np.int64(d), self.multiplier, self.shift))
             how = f"NEON MBQM (vqrdmulh, vrshl: ties up twice): flat element {flat} is in a SIMD block of {self.blocks}"
         else:
             m = int(multiply_by_quantized_multiplier(np.int64(d), self.multiplier, self.shift, self.rounding))

@@ -13,7 +13,6 @@ Variant                                            Reproduces
 :func:`xnn_activation_bounds`                      XNNPACK's fused-activation bounds (ties to even)
 :func:`mbqm_int16_wrap`                            LiteRT optimized MUL's int16 output stage (wraps)
 :func:`neon_add_block`                             LiteRT optimized ADD's SIMD blocks (int16 output stage)
-:func:`neon_mbqm_elementwise`                      MBQM as LiteRT's NEON code rounds it (ties up twice)
 :func:`xnn_quantize_f32` / :func:`opt_quantize_f32`  float32 -> integer QUANTIZE of XNNPACK / optimized
 :func:`dequantize_two_products`                    LiteRT optimized DEQUANTIZE's SIMD blocks
 :func:`block_mask`                                 which flat elements a SIMD loop covers
@@ -29,10 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .fixedpoint import (
-    INT32_MAX,
+from ..fixedpoint import (
     INT32_MIN,
-    checked_int64,
     rdbpot_i64,
     round_half_away_from_zero,
     srdhm32_i64,
@@ -49,7 +46,6 @@ __all__ = [
     "mbqm_int16_wrap",
     "xnn_mul8_multiplier",
     "xnn_mul8",
-    "neon_mbqm_elementwise",
     "block_mask",
     "xnn_quantize_f32",
     "opt_quantize_f32",
@@ -193,23 +189,6 @@ def xnn_mul8(d: ArrayLike, multiplier: ArrayLike, zp_out: int, dtype: str) -> ND
     info = np.iinfo(np.dtype(dtype))
     acc = (zp_out << 8) + 128 + np.asarray(d, np.int64) * np.asarray(multiplier, np.int64)
     return np.clip(acc >> 8, info.min, info.max)
-
-
-def neon_mbqm_elementwise(x: ArrayLike, multiplier: int, shift: int) -> NDArray[np.int64]:
-    """MultiplyByQuantizedMultiplier as LiteRT's NEON code computes it, per tensor (common.h, non-single-rounding).
-
-    ``vrshlq_s32(vqrdmulhq_s32(x * 2^max(shift,0), M), -max(-shift,0))``: SaturatingRoundingDoublingHighMul
-    (ties up), then a rounding right shift with ties **up** (the reference MBQM rounds that second tie away
-    from zero). The left shift wraps in int32 (``vmulq``/``vshlq``). ``x``: int32 values; ``M``: int32;
-    ``shift`` in [-31, 30]. Output: int64 array of int32 values.
-    """
-    x64 = checked_int64(x, "x", INT32_MIN, INT32_MAX)
-    left, right = max(shift, 0), max(-shift, 0)
-    xs = wrap_int32_i64(x64 * (np.int64(1) << left)) if left else x64
-    high = srdhm32_i64(xs, np.int64(multiplier))
-    if right == 0:
-        return high
-    return (high + (np.int64(1) << (right - 1))) >> right  # |high| < 2^31: no overflow
 
 
 def block_mask(n: int, blocks: int) -> NDArray[np.bool_]:
