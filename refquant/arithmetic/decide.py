@@ -320,7 +320,15 @@ def _xnnpack(ctx: OpContext) -> OpArithmetic:
         if rule is None:  # a value-preserving op (CONCATENATION, RESHAPE, MAX_POOL_2D, ...): the same values
             return _xnn("reference", why)
         return rule(ctx)
-    inner = OPTIMIZED.get(ctx.op.opcode, lambda c: _opt())(ctx)
+    try:
+        inner = OPTIMIZED.get(ctx.op.opcode, lambda c: _opt())(ctx)
+    except UnsupportedOpError as exc:  # name the profile the user asked for
+        text = str(exc).split("arithmetic litert-optimized: ", 1)[-1]
+        raise ctx.error(
+            f"arithmetic litert-xnnpack: the XNNPACK delegate does not take this node ({why}), and LiteRT's "
+            f"optimized kernel that runs it instead is {text}",
+            cls=UnsupportedOpError,
+        ) from None
     return OpArithmetic("litert-xnnpack", inner.executor, inner.rescale, inner.blocks, inner.accumulator, why)
 
 
