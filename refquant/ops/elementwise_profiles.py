@@ -57,8 +57,23 @@ def _table_lookup(table: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarr
     return np.take(table, idx)
 
 
+class _PairTable:
+    """Eval of an 8-bit binary kernel by one lookup per element in a 65536-entry table of its stages."""
+
+    lut: np.ndarray | None
+    output_shapes: tuple[tuple[int, ...], ...]
+
+    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """One table lookup per element (the table is ``_stages`` over all pairs, built at prepare)."""
+        if not FAST_PATHS or self.lut is None:
+            return Staged.eval(self, inputs)  # type: ignore[arg-type]
+        out = _table_lookup(self.lut, np.asarray(inputs[0]), np.asarray(inputs[1]))
+        shape = self.output_shapes[0]
+        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
+
+
 @dataclass(frozen=True)
-class AddSubXnnpack(Staged, OpData):
+class AddSubXnnpack(_PairTable, Staged, OpData):
     """int8/uint8 ADD/SUB as the XNNPACK delegate computes them (profile litert-xnnpack, ``xnn_add20``).
 
     ``clamp(((bias + x1*ma + x2*mb) >> shift) + zp_out, lo, hi)`` (:func:`refquant.requantize.xnn_add20`):
@@ -78,14 +93,6 @@ class AddSubXnnpack(Staged, OpData):
 
     _not_params = OpData._not_params | frozenset({"lut"})
 
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """One table lookup per element (the table is :meth:`_stages` over all pairs)."""
-        if not FAST_PATHS or self.lut is None:
-            return Staged.eval(self, inputs)
-        out = _table_lookup(self.lut, np.asarray(inputs[0]), np.asarray(inputs[1]))
-        shape = self.output_shapes[0]
-        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
-
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         p = self.params
         x1 = np.asarray(inputs[0]).astype(np.int64)
@@ -102,7 +109,7 @@ class AddSubXnnpack(Staged, OpData):
 
 
 @dataclass(frozen=True)
-class MulXnnpack(Staged, OpData):
+class MulXnnpack(_PairTable, Staged, OpData):
     """int8/uint8 MUL as the XNNPACK delegate computes it (profile litert-xnnpack, ``fp32_rne``).
 
     ``clamp(rne(f32(f32((x1 - zp1)*(x2 - zp2)) * f32(f32(s1*s2)/s_out))) + zp_out, lo, hi)``
@@ -123,14 +130,6 @@ class MulXnnpack(Staged, OpData):
     lut: np.ndarray | None = field(default=None, repr=False)
 
     _not_params = OpData._not_params | frozenset({"lut"})
-
-    def eval(self, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        """One table lookup per element (the table is :meth:`_stages` over all pairs)."""
-        if not FAST_PATHS or self.lut is None:
-            return Staged.eval(self, inputs)
-        out = _table_lookup(self.lut, np.asarray(inputs[0]), np.asarray(inputs[1]))
-        shape = self.output_shapes[0]
-        return [out if out.shape == shape else np.array(np.broadcast_to(out, shape))]
 
     def _stages(self, inputs: list[np.ndarray | None]) -> list[Stage]:
         v1 = np.asarray(inputs[0]).astype(np.int64) + self.input1_offset
