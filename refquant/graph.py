@@ -308,7 +308,7 @@ class PreparedGraph:
                 if i < 0 or a is None:
                     out.append(None)
                     continue
-                known = every or self.static_value(i) is not None or self.subgraph.tensors[i].is_constant
+                known = every or self.static_value(i) is not None  # constants and folded tensors
                 out.append(self._info(i, tuple(a.shape), a if known else None))
             return tuple(out)
 
@@ -327,7 +327,9 @@ class PreparedGraph:
         with every check, and the graph is left as it was. Works for operators prepared at run time
         (shapes from data) and for inputs from anywhere: a live run, another run's dump, a device dump.
         """
-        arrays = self._check_inputs(k, inputs)
+        return self._op_data_for(k, self._check_inputs(k, inputs))
+
+    def _op_data_for(self, k: int, arrays: list[np.ndarray | None]) -> OpData:
         data = self._op_data[k]
         if data is not None and self._fits(k, arrays):
             return data
@@ -341,7 +343,7 @@ class PreparedGraph:
         """
         arrays = self._check_inputs(k, inputs)
         if data is None:
-            data = self.op_data(k, arrays)
+            data = self._op_data_for(k, arrays)
         with np.errstate(all="ignore"):
             return self._eval(k, data, arrays)
 
