@@ -157,3 +157,14 @@ def test_manifests_are_strict_json():
 def test_golden_manifest_of_the_hostile_model_is_strict_json(dumped):
     _, _, ref = dumped
     json.loads((Path(ref) / "manifest.json").read_text(), parse_constant=lambda t: 1 / 0)
+
+
+def test_cli_errors_print_no_control_characters(tmp_path, capsys):
+    x = tensor((1, 4), "int8", scale=0.05, zero_point=3, name="x")
+    y = tensor((1, 4), "int8", scale=0.1, zero_point=-2, name=EVIL_TERM)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(op_model("RELU", [x], [y]))
+    np.savez(tmp_path / "d.npz", x=np.zeros((1, 1, 4), np.int8))
+    assert main(["trace", str(model), "--input", str(tmp_path / "d.npz"), "--tensor", EVIL_TERM, "--element", "9"]) == 2
+    err = capsys.readouterr().err
+    assert "refquant: error:" in err and all(ch.isprintable() or ch == "\n" for ch in err), repr(err)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import RefquantError
+from ..escape import terminal
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RefquantError as exc:
         if debug:
             raise
-        print(f"refquant: error: {exc}", file=sys.stderr)
+        print(f"refquant: error: {terminal(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("refquant: interrupted", file=sys.stderr)
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, MemoryError) as exc:
         if debug:
             raise
-        print(f"refquant: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"refquant: error: {type(exc).__name__}: {terminal(str(exc))}", file=sys.stderr)
         return 2
 
 
