@@ -101,6 +101,9 @@ class PreparedGraph:
 
     ``options`` (:class:`refquant.options.EngineOptions`) select the arithmetic variants and the
     memory bound; ``input_shapes`` maps graph-input tensor index -> shape (default: the model's).
+    ``prepare_ahead=False`` prepares no operator up front: each is prepared when :meth:`op_data` or
+    :meth:`eval_op` first sees its inputs, so one operator can run under options that another operator
+    of the same graph does not support (``refquant diff --explain`` tries every profile this way).
     """
 
     def __init__(
@@ -109,6 +112,8 @@ class PreparedGraph:
         subgraph_index: int = 0,
         options: EngineOptions | None = None,
         input_shapes: Mapping[int, Sequence[int]] | None = None,
+        *,
+        prepare_ahead: bool = True,
     ) -> None:
         self.model = model
         self.subgraph_index = subgraph_index
@@ -125,7 +130,7 @@ class PreparedGraph:
         )
         self._infos: dict[int, TensorInfo] = {}
         self._op_data: list[OpData | None] = [None] * len(self.subgraph.operators)
-        self._prepare()
+        self._prepare(prepare_ahead)
 
     # -- what prepare knows ------------------------------------------------------------------
     @property
@@ -177,7 +182,7 @@ class PreparedGraph:
     def _where(self, k: int) -> str:
         return f"subgraph {self.subgraph_index}, operator {k} ({self.subgraph.operators[k].opcode})"
 
-    def _prepare(self) -> None:
+    def _prepare(self, operators: bool = True) -> None:
         sg = self.subgraph
         for t in sg.tensors:
             if t.is_constant:
@@ -192,7 +197,7 @@ class PreparedGraph:
             if t.is_variable and t.index not in self._infos:
                 self._infos[t.index] = self._info(t.index, t.shape)
         total = sum(_nbytes(i.shape, i.dtype) for i in self._infos.values() if i.value is None)
-        for op in sg.operators:
+        for op in sg.operators if operators else ():
             if any(i >= 0 and i not in self._infos for i in op.inputs):
                 continue  # shape known only at run time: prepared just before it runs
             ins = tuple(self._infos[i] if i >= 0 else None for i in op.inputs)

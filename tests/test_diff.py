@@ -200,8 +200,19 @@ def test_float_differences_count_ulps(tmp_path):
     assert differences(ref, oth)[0][0, 4] == np.inf
     write_dump(tmp_path / "a", {0: ref})
     write_dump(tmp_path / "b", {0: oth})
-    row = diff_dumps(tmp_path / "a", tmp_path / "b", tolerance=2)["tensors"][0]
-    assert row["unit"] == "ULP" and row["mismatched"] == 1 and row["histogram"] == {"0": 2, "1": 1, "2": 1, "3+": 1}
+    # float tensors are judged in real units against the REF tensor's range (5 here); ULP are extra detail
+    row = diff_dumps(tmp_path / "a", tmp_path / "b", float_tolerance=1e-7)["tensors"][0]
+    assert row["unit"] == "real" and row["range"] == 5.0 and row["mismatched"] == 1  # only NaN vs 3.0
+    assert row["histogram_unit"] == "ULP" and row["histogram"] == {"0": 2, "1": 1, "2": 1, "3+": 1}
+    assert row["max_ulp"] == "inf" and row["first_mismatch"]["element"] == [4]
+    oth[0, 4] = 3.0
+    write_dump(tmp_path / "c", {0: oth})
+    row = diff_dumps(tmp_path / "a", tmp_path / "c", float_tolerance=1e-7)["tensors"][0]
+    two_ulp = float(np.float32(2.0) - np.nextafter(np.nextafter(np.float32(-2.0), np.float32(0)), np.float32(0)) - 4)
+    assert row["status"] == "within_tolerance" and row["max_abs_diff"] == pytest.approx(abs(two_ulp))
+    assert row["max_ulp"] == 2 and row["max_rel_range"] == pytest.approx(abs(two_ulp) / 5)
+    row = diff_dumps(tmp_path / "a", tmp_path / "c", float_tolerance=4e-8)["tensors"][0]
+    assert row["status"] == "mismatch" and row["mismatched"] == 1 and row["first_mismatch"]["ulp"] == 2
 
 
 @pytest.mark.parametrize(
@@ -228,15 +239,38 @@ def test_bad_input_exits_2(tmp_path, ref_dump, capsys, problem):
         diff_dumps(ref_dump, other)
 
 
-def test_dumps_of_different_models_warn(tmp_path, ref_dump, capsys):
+def test_dumps_of_different_models_exit_2(tmp_path, ref_dump, capsys):
     other = copy_dump(ref_dump, tmp_path / "other")
     man = manifest(other)
     man["model_sha256"] = "0" * 64
     (other / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(InputError, match="different models"):
+        diff_dumps(ref_dump, other)
+    assert run_cli(["diff", str(ref_dump), str(other)]) == 2
+    assert "the dumps come from different models" in capsys.readouterr().err
+    man["input_sha256"] = "1" * 64  # different input data only: comparable, with a warning
+    del man["model_sha256"]
+    (other / "manifest.json").write_text(json.dumps(man))
     doc = diff_dumps(ref_dump, other)
-    assert doc["equal"] and any("different models" in w for w in doc["warnings"])
+    assert doc["equal"] and any("different input data" in w for w in doc["warnings"])
     assert run_cli(["diff", str(ref_dump), str(other)]) == 0
-    assert "warning: the dumps come from different models" in capsys.readouterr().out
+    assert "warning: the dumps come from different input data" in capsys.readouterr().out
+
+
+def test_unknown_entries_in_text_and_json(tmp_path, ref_dump, capsys):
+    other = copy_dump(ref_dump, tmp_path / "other")
+    man = manifest(other)
+    np.save(other / "ghost.npy", np.zeros((3, 2), np.int8))
+    man["tensors"].append({"index": 999, "name": "ghost", "file": "ghost.npy"})
+    (other / "manifest.json").write_text(json.dumps(man))
+    doc = diff_dumps(ref_dump, other)
+    assert doc["extra"] == [{"tensor_index": 999, "name": "ghost"}]
+    assert any("1 tensor entry REF does not hold" in w for w in doc["warnings"])
+    assert run_cli(["diff", str(ref_dump), str(other)]) == 0
+    text = capsys.readouterr().out
+    assert "in OTHER but not in REF (1): 999 'ghost'" in text and "warning: OTHER has 1 tensor entry" in text
+    assert run_cli(["diff", str(ref_dump), str(other), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["extra"] == doc["extra"]
 
 
 def test_identical_dumps(ref_dump, capsys):

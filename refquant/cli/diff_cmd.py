@@ -9,7 +9,7 @@ import sys
 from ..diff import diff_dumps, format_diff, format_isolated, isolate_operators
 from ..errors import InputError
 
-HELP = "compare two golden dumps; name the first diverging op and element"
+HELP = "compare two golden dumps; name the first diverging op, every wrong op (--isolate) and why (--explain)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,13 +22,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0,
         metavar="LSB",
-        help="allowed |difference| in LSB (integer tensors) or ULP (float tensors); default 0",
+        help="allowed |difference| of integer tensors, in LSB; default 0",
+    )
+    p.add_argument(
+        "--float-tolerance",
+        type=float,
+        default=0,
+        metavar="FRACTION",
+        help="allowed |difference| of float tensors, as a fraction of the REF tensor's range; default 0",
     )
     p.add_argument("--verbose", action="store_true", help="list every tensor, equal ones too")
     p.add_argument(
         "--isolate",
         action="store_true",
         help="also recompute every operator from OTHER's own inputs and name those wrong given their inputs",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --isolate (implied): for each wrong operator, which runtime profile or rescaling variant "
+        "reproduces OTHER's values, or 'unexplained' with the envelope that holds them",
     )
     p.add_argument(
         "--model",
@@ -39,14 +52,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; return its exit status."""
-    doc = diff_dumps(args.ref, args.other, args.tolerance)
+    doc = diff_dumps(args.ref, args.other, args.tolerance, args.float_tolerance)
     iso = None
-    if args.isolate:
-        iso = isolate_operators(args.ref, args.other, args.model)
+    if args.isolate or args.explain:
+        iso = isolate_operators(
+            args.ref, args.other, args.model, explain=args.explain, float_tolerance=args.float_tolerance
+        )
         doc["isolation"] = iso
         doc["isolated"] = iso["isolated"]
     elif args.model is not None:
-        raise InputError("--model goes with --isolate")
+        raise InputError("--model goes with --isolate or --explain")
     if args.json:
         json.dump(doc, sys.stdout)
         sys.stdout.write("\n")
