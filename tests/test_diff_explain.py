@@ -212,3 +212,36 @@ def test_float_rows_in_real_units_in_text(tmp_path):
     text = format_diff(doc)
     assert "0.01 (0.00125 of range)" in text and "ULP" in text
     assert diff_dumps(tmp_path / "a", tmp_path / "b", float_tolerance=0.002)["equal"]
+
+
+def test_isolate_reads_wider_integer_dumps(tmp_path):
+    """A simulator that stores int8 tensors as int32 is isolated like one that stores int8; a value that does not
+    fit int8 is a difference where it is an output and an error where an operator reads it."""
+    ref, x = _ref_dump(tmp_path, DIGITS, 2)
+    model = refquant.load_model(model_path(DIGITS))
+    man = json.loads((ref / "manifest.json").read_text())
+    wide = {t["index"]: np.load(ref / t["file"]) for t in man["tensors"] if t["per_sample"]}
+    wide = {i: a.astype(np.int32) if a.dtype == np.int8 else a for i, a in wide.items()}
+    write_dump(tmp_path / "wide", wide, model=model)
+    doc = isolate_operators(ref, tmp_path / "wide", explain=True)
+    assert doc["isolated"] == [] and all(e["status"] == "equal" for e in doc["operators"])
+    out3 = model.main.operators[3].outputs[0]
+    wide[out3] = wide[out3].copy()
+    wide[out3].reshape(-1)[0] = 300
+    write_dump(tmp_path / "wide2", wide, model=model, force=True)
+    doc = isolate_operators(ref, tmp_path / "wide2")
+    assert [e["op_index"] for e in doc["isolated"]] == [3] and doc["isolated"][0]["max_lsb"] == 300 - int(
+        np.load(ref / next(t["file"] for t in man["tensors"] if t["index"] == out3)).reshape(-1)[0]
+    )
+    readers = [e for e in doc["operators"] if out3 in model.main.operators[e["op_index"]].inputs]
+    assert readers and all(e["status"] == "error" and "int32" in e["reason"] for e in readers)
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "inf", "x"])
+def test_bad_float_tolerance_exits_2(tmp_path, capsys, bad):
+    ref, _ = _ref_dump(tmp_path, DIGITS, 1)
+    assert run_cli(["diff", str(ref), str(ref), "--explain", "--float-tolerance", bad]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err and "float" in err
+    with pytest.raises(refquant.errors.InputError):
+        isolate_operators(ref, ref, float_tolerance=float("nan") if bad == "x" else float(bad))

@@ -21,7 +21,15 @@ from ..model import Model
 from ..options import EngineOptions, engine_options
 from .dump import Dump, DumpTensor, load_dump
 from .explain import Candidates, explain_operator
-from .tensors import count_value, differences, format_number, json_value, real_differences, tensor_range
+from .tensors import (
+    check_tolerance,
+    count_value,
+    differences,
+    format_number,
+    json_value,
+    real_differences,
+    tensor_range,
+)
 
 __all__ = ["isolate_operators", "format_isolated"]
 
@@ -44,9 +52,29 @@ def _dump_model(ref: Dump, model: Any) -> tuple[Model, str]:
     return load_model(path), os.fspath(path)
 
 
-def _sample_arrays(dump: Dump, t: DumpTensor, n: int) -> np.ndarray | None:
-    """``(n, *shape)`` values of a dumped tensor (constants repeated), or None when it has fewer samples."""
-    arr = np.asarray(dump.load(t))
+def _as_model_dtype(arr: np.ndarray, want: np.dtype) -> np.ndarray:
+    """A dumped array in the model tensor's dtype: integers stored wider (int32 for int8) and floats stored
+    as float64 are converted when no value changes. Otherwise the array stays as it is: compared as an output it
+    shows its differences; fed to an operator it makes that operator's entry an ``error`` naming the dtype."""
+    if arr.dtype == want:
+        return arr
+    if want.kind in "iu" and arr.dtype.kind in "iub":
+        info = np.iinfo(want)
+        if arr.size == 0 or (int(arr.min()) >= info.min and int(arr.max()) <= info.max):
+            return arr.astype(want)
+    elif want.kind == "f" and arr.dtype.kind == "f":
+        conv = arr.astype(want)
+        if np.array_equal(conv.astype(arr.dtype), arr, equal_nan=True):
+            return conv
+    elif want.kind == "b" and arr.dtype.kind in "iub" and (arr.size == 0 or set(np.unique(arr).tolist()) <= {0, 1}):
+        return arr.astype(want)
+    return arr
+
+
+def _sample_arrays(dump: Dump, t: DumpTensor, n: int, want: np.dtype) -> np.ndarray | None:
+    """``(n, *shape)`` values of a dumped tensor (constants repeated) in the model's dtype, or None when it has
+    fewer samples."""
+    arr = _as_model_dtype(np.asarray(dump.load(t)), want)
     if not t.per_sample:
         return np.broadcast_to(arr, (n, *arr.shape))
     return arr if arr.shape[0] >= n else None
@@ -81,6 +109,7 @@ def isolate_operators(
     """
     from ..engine import Engine
 
+    float_tolerance = check_tolerance(float_tolerance, "float tolerance")
     ref = load_dump(ref_dir)
     other = load_dump(other_dir)
     m, mpath = _dump_model(ref, model)
@@ -107,7 +136,7 @@ def isolate_operators(
         key = (which, i)
         if key not in cache:
             dump, t = (other, find_other(i)) if which == "other" else (ref, r_idx.get(i))
-            cache[key] = None if t is None else _sample_arrays(dump, t, n)
+            cache[key] = None if t is None else _sample_arrays(dump, t, n, sg.tensors[i].np_dtype)
         return cache[key]
 
     entries: list[dict[str, Any]] = []

@@ -33,6 +33,7 @@ __all__ = [
     "trace_command",
     "json_value",
     "count_value",
+    "check_tolerance",
     "format_number",
     "HISTOGRAM_BUCKETS",
 ]
@@ -204,7 +205,8 @@ def _graph_key(item: tuple[int, DumpTensor]) -> tuple[int, int]:
     return (t.op_index if t.op_index >= 0 else -1, pos)
 
 
-def _check_tolerance(v: Any, what: str) -> float:
+def check_tolerance(v: Any, what: str) -> float:
+    """``v`` as a float when it is a finite number >= 0, else an :class:`InputError` naming ``what``."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v)):
         raise InputError(f"{what} must be a finite number >= 0, got {v!r}")
     return float(v)
@@ -223,8 +225,8 @@ def diff_dumps(
     for unreadable dumps, for dumps of different models (their manifests' ``model_sha256`` differ) and
     when no tensor of OTHER matches REF.
     """
-    tol = _check_tolerance(tolerance, "tolerance")
-    ftol = _check_tolerance(float_tolerance, "float tolerance")
+    tol = check_tolerance(tolerance, "tolerance")
+    ftol = check_tolerance(float_tolerance, "float tolerance")
     ref = load_dump(ref_dir)
     other = load_dump(other_dir)
     a, b = ref.manifest.get("model_sha256"), other.manifest.get("model_sha256")
