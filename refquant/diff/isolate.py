@@ -292,6 +292,12 @@ def format_isolated(doc: Mapping[str, Any]) -> str:
         lines.append("no operator is wrong given its inputs")
     else:
         lines.append(f"{len(doc['isolated'])} operator(s) wrong given their own inputs:")
+        if doc.get("explained"):
+            bugs = sum(1 for e in doc["isolated"] if e["explanation"] == "unexplained")
+            lines.append(
+                f"  {len(doc['isolated']) - bugs} reproduced exactly by a known arithmetic (legal rounding variants), "
+                f"{bugs} unexplained (no known arithmetic gives these values: look for a bug)"
+            )
         if doc.get("explained_by"):
             lines.append(f"  every one of them is reproduced exactly by: {', '.join(doc['explained_by'])}")
         for e in doc["isolated"]:
