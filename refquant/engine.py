@@ -37,7 +37,7 @@ __all__ = ["Engine", "Trace", "EngineOptions"]
 class Engine:
     """Prepares and runs subgraph ``subgraph_index`` of ``model`` under one set of :class:`EngineOptions`.
 
-    ``options`` and the keywords ``arithmetic``, ``rounding``, ``float_accumulation`` and ``memory_limit`` are merged
+    ``options`` and the keywords ``arithmetic``, ``rounding``, ``float_accumulation``, ``memory_limit`` and ``max_steps`` are merged
     (keywords win) and checked once. The subgraph is prepared for the model's input shapes on first
     use, and again whenever a run brings other input shapes (the last preparation is kept).
     """
@@ -52,6 +52,7 @@ class Engine:
         float_accumulation: str | None = None,
         memory_limit: int | None = None,
         arithmetic: str | None = None,
+        max_steps: int | None = None,
     ) -> None:
         if not isinstance(model, Model):
             raise InputError(f"Engine needs a refquant Model, got {type(model).__name__}")
@@ -63,6 +64,7 @@ class Engine:
             float_accumulation=float_accumulation,
             memory_limit=memory_limit,
             arithmetic=arithmetic,
+            max_steps=max_steps,
         )
         if not 0 <= subgraph_index < len(model.subgraphs):
             raise InputError(f"subgraph {subgraph_index} does not exist ({len(model.subgraphs)} subgraphs)")

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EvalError, InputError, PrepareError, RefquantError, ResourceLimitError, UnsupportedOpError
+from .limits import spend, work_budget
 from .model import Model, SubGraph, numpy_dtype
 from .ops import REGISTRY
 from .ops.base import DeferredPrepare, OpContext, OpData, TensorInfo
@@ -206,17 +207,17 @@ class PreparedGraph:
             except DeferredPrepare:
                 continue  # an input value decides the output shape: prepared just before it runs
             self._op_data[op.index] = data
-            values = self._fold(op.index, data, ins)
-            for j, o in enumerate(op.outputs):
-                self._infos[o] = self._info(o, data.output_shapes[j], None if values is None else values[j])
             for k, o in enumerate(op.outputs):
                 total += _nbytes(data.output_shapes[k], sg.tensors[o].dtype)
             scratch = data.scratch_bytes([self._infos[i].shape if i >= 0 else () for i in op.inputs])
-            if total + scratch > self.options.memory_limit:
+            if total + scratch > self.options.memory_limit:  # checked before folding allocates anything
                 raise ResourceLimitError(
                     f"{self._where(op.index)}: the run would hold {total} bytes of tensors and {scratch} bytes of "
                     f"scratch, above the limit of {self.options.memory_limit} bytes"
                 )
+            values = self._fold(op.index, data, ins)
+            for j, o in enumerate(op.outputs):
+                self._infos[o] = self._info(o, data.output_shapes[j], None if values is None else values[j])
 
     def _fold(self, k: int, data: OpData, ins: tuple[TensorInfo | None, ...]) -> list[np.ndarray] | None:
         """Evaluate a cheap shape-arithmetic operator at prepare time when its inputs are known."""
@@ -349,7 +350,8 @@ class PreparedGraph:
         arrays = self._check_inputs(k, inputs)
         if data is None:
             data = self._op_data_for(k, arrays)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), work_budget(self.options.max_steps):
+            spend(self._where(k))
             return self._eval(k, data, arrays)
 
     def _eval(self, k: int, data: OpData, arrays: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -396,8 +398,9 @@ class PreparedGraph:
         used: list[OpData] = []
         total = sum(int(v.nbytes) for i, v in values.items() if not sg.tensors[i].is_constant)
         limit = self.options.memory_limit
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), work_budget(self.options.max_steps):
             for op in sg.operators:
+                spend(self._where(op.index))
                 arrays = [values[i] if i >= 0 else None for i in op.inputs]
                 data = self._op_data[op.index]
                 if data is None:  # prepared now, from this run's values; not kept for the next run

@@ -292,7 +292,9 @@ def _decision(ctx: Any, profile: str) -> dict:
     return row
 
 
-def arithmetic_table(model: Model, profiles: Sequence[str] | None = None, rounding: str = "double") -> dict:
+def arithmetic_table(
+    model: Model, profiles: Sequence[str] | None = None, rounding: str = "double", memory_limit: int | None = None
+) -> dict:
     """Per operator, which arithmetic each profile runs (the JSON of ``refquant inspect --arithmetic``).
 
     ``profiles``: names from :data:`refquant.arithmetic.PROFILES` (default: all, :class:`InputError` for
@@ -305,6 +307,7 @@ def arithmetic_table(model: Model, profiles: Sequence[str] | None = None, roundi
 
     Decisions are made from the operator's tensors as prepared under ``litert-ref`` (shapes, constants,
     folded values); in a subgraph refquant cannot prepare, from the model's own shapes and constants.
+    ``memory_limit`` bounds that preparation (default: :data:`refquant.options.DEFAULT_MEMORY_LIMIT`).
     """
     from .arithmetic import PROFILES, get_profile
     from .engine import Engine
@@ -320,7 +323,7 @@ def arithmetic_table(model: Model, profiles: Sequence[str] | None = None, roundi
     for s, sg in enumerate(model.subgraphs):
         graph = None
         try:
-            graph = Engine(model, s, rounding=rounding).prepare()
+            graph = Engine(model, s, rounding=rounding, memory_limit=memory_limit).prepare()
         except RefquantError as exc:
             notes.append(f"subgraph {s}: refquant does not prepare it ({exc}); decisions use the model's shapes")
 

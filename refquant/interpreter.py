@@ -28,7 +28,7 @@ from .engine import Engine
 from .errors import InputError, RefquantError
 from .graph import PreparedGraph, Trace
 from .model import Model, Tensor
-from .options import DEFAULT_MEMORY_LIMIT, EngineOptions
+from .options import DEFAULT_MAX_STEPS, DEFAULT_MEMORY_LIMIT, EngineOptions
 from .tflite.reader import load_model
 
 __all__ = ["Interpreter", "Trace", "SignatureRunner"]
@@ -68,8 +68,9 @@ class Interpreter:
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         float_accumulation: str = "float64",
         arithmetic: str = "litert-ref",
+        max_steps: int = DEFAULT_MAX_STEPS,
     ) -> None:
-        self.options = EngineOptions(rounding, float_accumulation, memory_limit, arithmetic)
+        self.options = EngineOptions(rounding, float_accumulation, memory_limit, arithmetic, max_steps)
         given = [x is not None for x in (model_path, model_content, model)]
         if sum(given) != 1:
             raise InputError("give exactly one of model_path, model_content or model")
@@ -220,6 +221,7 @@ class Interpreter:
             memory_limit=o.memory_limit,
             float_accumulation=o.float_accumulation,
             arithmetic=o.arithmetic,
+            max_steps=o.max_steps,
         )
         for i, shape in self._input_shapes.items():
             if shape != self._sg.tensors[i].shape:

@@ -2,7 +2,7 @@
 
 One frozen :class:`EngineOptions` travels from the API or the command line through the engine
 (:mod:`refquant.engine`) into every operator's prepare context, so that a choice made once (the
-arithmetic profile, the rounding of requantization, how float sums accumulate, the memory bound) holds for every operator of
+arithmetic profile, the rounding of requantization, how float sums accumulate, the memory and work bounds) holds for every operator of
 every subgraph, IF/WHILE bodies included. The values are checked here, once.
 """
 
@@ -13,8 +13,16 @@ from typing import Any
 
 from .arithmetic import DEFAULT_PROFILE, get_profile
 from .errors import InputError
+from .limits import DEFAULT_MAX_STEPS
 
-__all__ = ["EngineOptions", "ROUNDINGS", "FLOAT_ACCUMULATIONS", "DEFAULT_MEMORY_LIMIT", "engine_options"]
+__all__ = [
+    "EngineOptions",
+    "ROUNDINGS",
+    "FLOAT_ACCUMULATIONS",
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_MAX_STEPS",
+    "engine_options",
+]
 
 #: Rounding variants of MultiplyByQuantizedMultiplier: ``"double"`` (LiteRT's default build) or
 #: ``"single"`` (a ``TFLITE_SINGLE_ROUNDING`` build). See README "Rounding".
@@ -39,6 +47,8 @@ class EngineOptions:
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     #: The arithmetic profile: which runtime's integer arithmetic to reproduce (:mod:`refquant.arithmetic`).
     arithmetic: str = DEFAULT_PROFILE
+    #: Bound on operator evaluations plus WHILE iterations in one run, nested subgraphs included.
+    max_steps: int = DEFAULT_MAX_STEPS
 
     def __post_init__(self) -> None:
         get_profile(self.arithmetic)
@@ -50,6 +60,8 @@ class EngineOptions:
             )
         if isinstance(self.memory_limit, bool) or not isinstance(self.memory_limit, int) or self.memory_limit < 1:
             raise InputError(f"memory_limit must be a positive number of bytes, got {self.memory_limit!r}")
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
+            raise InputError(f"max_steps must be a positive number of steps, got {self.max_steps!r}")
 
     def describe(self) -> dict[str, Any]:
         """The arithmetic choices as recorded in manifests and reports (the memory bound is not arithmetic)."""
@@ -68,6 +80,7 @@ def engine_options(
     float_accumulation: str | None = None,
     memory_limit: int | None = None,
     arithmetic: str | None = None,
+    max_steps: int | None = None,
 ) -> EngineOptions:
     """``options`` with any of the given fields replaced (defaults when ``options`` is None), checked.
 
@@ -82,4 +95,5 @@ def engine_options(
         float_accumulation=base.float_accumulation if float_accumulation is None else float_accumulation,
         memory_limit=base.memory_limit if memory_limit is None else memory_limit,
         arithmetic=base.arithmetic if arithmetic is None else arithmetic,
+        max_steps=base.max_steps if max_steps is None else max_steps,
     )

@@ -8,6 +8,8 @@ import sys
 
 from ..diff import diff_dumps, format_diff, format_isolated, isolate_operators
 from ..errors import InputError
+from ..options import engine_options
+from .common import add_limit_args
 
 HELP = "compare two golden dumps; name the first diverging op, every wrong op (--isolate) and why (--explain)"
 
@@ -43,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --isolate (implied): for each wrong operator, which runtime profile or rescaling variant "
         "reproduces OTHER's values, or 'unexplained' with the envelope that holds them",
     )
+    add_limit_args(p)
     p.add_argument(
         "--model",
         metavar="MODEL.tflite",
@@ -56,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     iso = None
     if args.isolate or args.explain:
         iso = isolate_operators(
-            args.ref, args.other, args.model, explain=args.explain, float_tolerance=args.float_tolerance
+            args.ref,
+            args.other,
+            args.model,
+            explain=args.explain,
+            float_tolerance=args.float_tolerance,
+            limits=engine_options(memory_limit=args.memory_limit, max_steps=args.max_steps),
         )
         doc["isolation"] = iso
         doc["isolated"] = iso["isolated"]

@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..arithmetic import profile_names
+from .common import add_limit_args
 
 HELP = "summarise a model: subgraphs, operators, quantization, weights (--arithmetic: the arithmetic per profile)"
 
@@ -30,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="double",
         help="with --arithmetic: the reference kernels' requantization rounding (double, LiteRT's default)",
     )
+    add_limit_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     if args.arithmetic is not None:
-        table = arithmetic_table(model, args.arithmetic, rounding=args.rounding)
+        table = arithmetic_table(model, args.arithmetic, rounding=args.rounding, memory_limit=args.memory_limit)
         if args.json:
             json.dump(table, sys.stdout)
             sys.stdout.write("\n")

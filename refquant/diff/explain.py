@@ -84,6 +84,7 @@ class Candidates:
             float_accumulation=self.base.float_accumulation,
             memory_limit=self.base.memory_limit,
             arithmetic=arithmetic,
+            max_steps=self.base.max_steps,
         )
 
     def graph(self, name: str, options: EngineOptions) -> PreparedGraph | str:
@@ -99,7 +100,9 @@ class Candidates:
         """The float shadow graph (float64 accumulation) that gives exact values."""
         if self._shadow is None:
             try:
-                opts = EngineOptions(float_accumulation="float64", memory_limit=self.base.memory_limit)
+                opts = EngineOptions(
+                    float_accumulation="float64", memory_limit=self.base.memory_limit, max_steps=self.base.max_steps
+                )
                 self._shadow = PreparedGraph(float_shadow(self.model), self.subgraph_index, opts, prepare_ahead=False)
             except RefquantError as exc:
                 self._shadow = str(exc)

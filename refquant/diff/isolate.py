@@ -88,6 +88,7 @@ def isolate_operators(
     options: EngineOptions | None = None,
     explain: bool = False,
     float_tolerance: float = 0.0,
+    limits: EngineOptions | None = None,
 ) -> dict[str, Any]:
     """Recompute every operator from OTHER's own dumped inputs and compare with OTHER's dumped outputs.
 
@@ -96,7 +97,8 @@ def isolate_operators(
     inputs already differ from REF's (``"inherited": true``). Inputs OTHER lacks are taken from REF
     (named in ``"inputs_from_ref"``), constants from the model. ``model``: the model REF was made from
     (default: the path in REF's manifest, checked against its SHA-256). ``options``: the arithmetic
-    (default: REF manifest's ``arithmetic``, ``rounding`` and ``float_accumulation``).
+    (default: REF manifest's ``arithmetic``, ``rounding`` and ``float_accumulation``, with the memory and work
+    bounds of ``limits``).
 
     Returns ``{"model", "arithmetic", "samples", "operators": [...], "isolated": [...]}``; each
     operator entry has ``op_index``, ``opcode``, ``status`` (``local``, ``equal``, ``skipped``,
@@ -115,6 +117,7 @@ def isolate_operators(
     m, mpath = _dump_model(ref, model)
     if options is None:
         options = engine_options(
+            limits,
             rounding=str(ref.manifest.get("rounding", "double")),
             float_accumulation=str(ref.manifest.get("float_accumulation", "float64")),
             arithmetic=str(ref.manifest.get("arithmetic", "litert-ref")),

@@ -4,6 +4,10 @@ Each branch/body subgraph is prepared once, in prepare, for the shapes the opera
 the checks of every operator inside happen at allocate time like any other. Shapes must be static
 across WHILE iterations (the body's outputs must have its inputs' shapes); a body that changes
 shapes is rejected with an UnsupportedOpError rather than re-prepared per iteration.
+
+Hostile graphs are bounded (:mod:`refquant.limits`): nesting deeper than ``MAX_NESTING`` subgraphs is
+refused, a subgraph reached along many paths is prepared once, and every WHILE iteration spends from the
+run's one work budget.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EvalError, PrepareError
+from ..errors import EvalError, PrepareError, ResourceLimitError
+from ..limits import MAX_NESTING, spend
 from .base import OpContext, OpData, Step
 
 __all__ = ["prepare_if", "prepare_while", "MAX_WHILE_ITERATIONS"]
@@ -23,6 +28,7 @@ __all__ = ["prepare_if", "prepare_while", "MAX_WHILE_ITERATIONS"]
 MAX_WHILE_ITERATIONS = 1_000_000
 #: Subgraphs being prepared right now (outermost first): a subgraph calling itself is rejected.
 _ACTIVE: ContextVar[tuple[int, ...]] = ContextVar("refquant_active_subgraphs", default=())
+_PREPARED: ContextVar[dict[Any, Any] | None] = ContextVar("refquant_prepared_subgraphs", default=None)
 
 
 def _subgraph(ctx: OpContext, key: str) -> int:
@@ -44,12 +50,28 @@ def _prepare_graph(ctx: OpContext, index: int, shapes: list[tuple[int, ...]], dt
     active = _ACTIVE.get() or (ctx.subgraph_index,)
     if index in active:
         raise ctx.error(f"subgraph {index} calls itself through control flow ({list(active)} -> {index})")
+    if len(active) > MAX_NESTING:
+        raise ctx.error(
+            f"control flow nests subgraphs more than {MAX_NESTING} deep ({list(active[:4])} ... -> {index})",
+            cls=ResourceLimitError,
+        )
+    # One subgraph reached along many paths (IF branches that share a subgraph, level after level) is
+    # prepared once per input shapes in one top-level preparation, not once per path (exponential).
+    cache = _PREPARED.get()
+    key = (index, tuple(tuple(x) for x in shapes), ctx.engine_options)
+    if cache is not None and key in cache:
+        return cache[key]
     token = _ACTIVE.set(active + (index,))
+    cache_token = _PREPARED.set({}) if cache is None else None
     try:
-        # the caller's options, memory bound included, hold inside the branch or body too
-        return PreparedGraph(ctx.model, index, ctx.engine_options, {i: s for i, s in zip(sg.inputs, shapes)})
+        # the caller's options, memory and work bounds included, hold inside the branch or body too
+        graph = PreparedGraph(ctx.model, index, ctx.engine_options, {i: s for i, s in zip(sg.inputs, shapes)})
+        _PREPARED.get()[key] = graph  # type: ignore[index]
+        return graph
     finally:
         _ACTIVE.reset(token)
+        if cache_token is not None:
+            _PREPARED.reset(cache_token)
 
 
 def _output_shapes(ctx: OpContext, graph: Any) -> tuple[tuple[int, ...], ...]:
@@ -138,6 +160,7 @@ class WhileData(OpData):
         state = [np.asarray(x) for x in inputs]
         csg, bsg = self.cond_graph.subgraph, self.body_graph.subgraph
         for _ in range(self.max_iterations):
+            spend(f"WHILE over subgraphs {self.cond_graph.subgraph_index}/{self.body_graph.subgraph_index}")
             cv = self.cond_graph.run({i: x for i, x in zip(csg.inputs, state)}).values[csg.outputs[0]]
             if not bool(np.asarray(cv).reshape(-1)[0]):
                 return [np.array(x) for x in state]
