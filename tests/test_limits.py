@@ -168,3 +168,49 @@ def test_constant_folding_checks_the_bound_before_allocating(monkeypatch):
     monkeypatch.setattr(PreparedGraph, "_fold", no_fold)
     with pytest.raises(ResourceLimitError, match="above the limit of 1048576 bytes"):
         refquant.Interpreter(model_content=content, memory_limit=1 << 20).allocate_tensors()
+
+
+def _pool(opcode: str, dtype: str, filt: int, size: int = 1) -> bytes:
+    q = {"scale": 0.1, "zero_point": 0} if dtype != "float32" else {}
+    x = tensor((1, size, size, 1), dtype, name="x", **q)
+    y = tensor((1, size, size, 1), dtype, name="y", **q)
+    return model_bytes(
+        operator(
+            opcode,
+            [x],
+            [y],
+            options_type="Pool2DOptions",
+            padding="SAME",
+            stride_w=1,
+            stride_h=1,
+            filter_width=filt,
+            filter_height=filt,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "opcode,dtype", [("MAX_POOL_2D", "int16"), ("AVERAGE_POOL_2D", "int8"), ("MAX_POOL_2D", "float32")]
+)
+def test_huge_pool_filter_is_refused_before_running(opcode, dtype):
+    """A 30000x30000 filter over a 1x1 input padded the input to 900M elements (3.5 GB) and ran for minutes."""
+    with pytest.raises(ResourceLimitError, match="scratch"):
+        refquant.Interpreter(model_content=_pool(opcode, dtype, 30000)).allocate_tensors()
+
+
+def test_float_pool_taps_spend_the_work_budget():
+    content = _pool("AVERAGE_POOL_2D", "float32", 300, size=4)
+    with pytest.raises(ResourceLimitError, match="work budget of 50000"):
+        _run(content, [np.ones((1, 4, 4, 1), np.float32)], max_steps=50_000)
+    it = _run(content, [np.ones((1, 4, 4, 1), np.float32)], max_steps=200_000)
+    assert it.get_tensor(it.get_output_details()[0]["index"]).tolist() == np.ones((1, 4, 4, 1)).tolist()
+
+
+def test_softmax_temporaries_count_against_the_bound():
+    """Quantized SOFTMAX holds about eight int64 arrays of its input: 64 bytes per int8 element."""
+    x = tensor((1, 4096), "int8", name="x", scale=0.1, zero_point=0)
+    y = tensor((1, 4096), "int8", name="y", scale=1 / 256, zero_point=-128)
+    content = model_bytes(operator("SOFTMAX", [x], [y], options_type="SoftmaxOptions", beta=1.0))
+    with pytest.raises(ResourceLimitError, match="262144 bytes of scratch"):
+        refquant.Interpreter(model_content=content, memory_limit=200_000).allocate_tensors()
+    refquant.Interpreter(model_content=content, memory_limit=300_000).allocate_tensors()

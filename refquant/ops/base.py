@@ -284,9 +284,18 @@ class OpData:
         """Compute the outputs from the input arrays (integer-only for quantized graphs)."""
         raise NotImplementedError
 
+    #: Bytes of temporaries eval holds per element of its largest input or output, when it declares no better
+    #: estimate (:meth:`scratch_bytes`): two int64/float64 arrays, what a typical elementwise kernel keeps.
+    scratch_per_element: ClassVar[int] = 16
+
     def scratch_bytes(self, input_shapes: list[tuple[int, ...]]) -> int:
-        """Bytes of temporary memory eval needs beyond its outputs (e.g. a padded input); 0 by default."""
-        return 0
+        """Bytes of temporary memory eval needs beyond its outputs (counted by the memory bound).
+
+        By default ``scratch_per_element`` bytes per element of the largest input or output; kernels that
+        materialise more (a padded input, an im2col matrix, several wide copies) override this.
+        """
+        sizes = [_elements(s) for s in (*input_shapes, *self.output_shapes)]
+        return self.scratch_per_element * max(sizes, default=0)
 
     def accumulators(self, inputs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
         """Raw accumulators before requantization, for ops that have them (conv/FC/matmul family)."""
@@ -333,3 +342,10 @@ def broadcast_shape(ctx: OpContext, *shapes: tuple[int, ...], max_rank: int = 6)
             raise ctx.error(f"shapes {[list(s) for s in shapes]} do not broadcast (axis {axis})")
         out.append(dims.pop() if dims else 1)
     return tuple(out)
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..fixedpoint import wrap_int32_i64
+from ..limits import spend
 from ..quantization import calculate_activation_range_float, calculate_activation_range_quantized, dtype_range
 from .base import OpContext, OpData, Step
 
@@ -106,6 +107,14 @@ class PoolData(OpData):
     counts: np.ndarray | None = None
 
     # -- geometry ---------------------------------------------------------------------------------
+    def scratch_bytes(self, input_shapes: list[tuple[int, ...]]) -> int:
+        """Bytes of the padded input (in int64 for sums) and of the wide accumulators eval materialises."""
+        n, h, w, c = input_shapes[0]
+        _, oh, ow, _ = self.output_shapes[0]
+        hp = self.pad_h + max(h, (oh - 1) * self.stride_h + self.filter_h - self.pad_h)
+        wp = self.pad_w + max(w, (ow - 1) * self.stride_w + self.filter_w - self.pad_w)
+        return n * hp * wp * c * 8 + 32 * n * oh * ow * c
+
     def _windows(self, x: np.ndarray, fill: float | int) -> np.ndarray:
         """View (N, OH, OW, C, FH, FW) of the windows of ``x`` padded with ``fill`` (padded taps marked)."""
         n, h, w, c = x.shape
@@ -128,6 +137,7 @@ class PoolData(OpData):
         if any(d == 0 for d in out_shape):
             return [np.zeros(out_shape, out_dtype)]
         if self.is_float:
+            spend(f"{self.pool} pool over {self.filter_h}x{self.filter_w} taps", self.filter_h * self.filter_w)
             return [self._eval_float(x)]
         if self.pool == "max":
             lowest = dtype_range(x.dtype)[0]

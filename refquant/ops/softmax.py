@@ -53,6 +53,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -295,6 +296,9 @@ def _lut_lookup_int16(value: np.ndarray, lut: np.ndarray) -> np.ndarray:
 class QuantizedSoftmaxData(OpData):
     """int8/uint8-input SOFTMAX (``reference_ops::Softmax<InputT, OutputT>``)."""
 
+    #: Memory bound: the fixed-point exp pipeline keeps about eight int64 arrays of the input's size.
+    scratch_per_element: ClassVar[int] = 64
+
     #: Q0.31 multiplier and left shift of beta * s_in * 2^26 (QuantizeMultiplierGreaterThanOne).
     input_multiplier: int = 0
     input_left_shift: int = 0
@@ -431,6 +435,9 @@ class QuantizedSoftmaxData(OpData):
 class Int16SoftmaxData(OpData):
     """int16 -> int16 SOFTMAX (``reference_ops::SoftmaxInt16``) with the two interpolated tables."""
 
+    #: Memory bound: table lookups and interpolation keep about eight int64 arrays of the input's size.
+    scratch_per_element: ClassVar[int] = 64
+
     #: QuantizeMultiplier(f32(s_in * beta) / (10/65535)): maps d to the exp table's [-65535, 0] range.
     input_multiplier: int = 0
     input_shift: int = 0
@@ -525,6 +532,9 @@ class Int16SoftmaxData(OpData):
 class FloatSoftmaxData(OpData):
     """float32 SOFTMAX / LOG_SOFTMAX (``reference_ops::Softmax`` / ``LogSoftmax``) with glibc expf/logf."""
 
+    #: Memory bound: float64 copies, exponentials and sums of the input's size.
+    scratch_per_element: ClassVar[int] = 32
+
     #: True for LOG_SOFTMAX.
     log: bool = False
     #: beta (float32; LOG_SOFTMAX has none).
@@ -594,6 +604,9 @@ class FloatSoftmaxData(OpData):
 @dataclass(frozen=True)
 class QuantizedLogSoftmaxData(OpData):
     """int8/uint8 LOG_SOFTMAX (``reference_integer_ops::LogSoftmax`` / ``reference_ops::LogSoftmax``)."""
+
+    #: Memory bound: the fixed-point exp/log pipeline keeps about eight int64 arrays of the input's size.
+    scratch_per_element: ClassVar[int] = 64
 
     #: Q0.31 multiplier and left shift of s_in * 2^26 (beta is 1).
     input_multiplier: int = 0
