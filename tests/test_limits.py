@@ -214,3 +214,46 @@ def test_softmax_temporaries_count_against_the_bound():
     with pytest.raises(ResourceLimitError, match="262144 bytes of scratch"):
         refquant.Interpreter(model_content=content, memory_limit=200_000).allocate_tensors()
     refquant.Interpreter(model_content=content, memory_limit=300_000).allocate_tensors()
+
+
+def _shared_tensor_table(references: int) -> bytes:
+    """A model whose one subgraph lists the same Tensor table ``references`` times (a few MB of offsets)."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(0)
+    name = b.CreateString("t")
+    b.StartObject(4)  # Tensor: shape, type, buffer, name
+    b.PrependUOffsetTRelativeSlot(3, name, 0)
+    tensor_pos = b.EndObject()
+    b.StartVector(4, references, 4)
+    for _ in range(references):
+        b.PrependUOffsetTRelative(tensor_pos)
+    tensors = b.EndVector()
+    b.StartObject(5)  # SubGraph: tensors, inputs, outputs, operators, name
+    b.PrependUOffsetTRelativeSlot(0, tensors, 0)
+    sg = b.EndObject()
+    b.StartVector(4, 1, 4)
+    b.PrependUOffsetTRelative(sg)
+    sgs = b.EndVector()
+    b.StartObject(1)  # Buffer 0: empty
+    empty = b.EndObject()
+    b.StartVector(4, 1, 4)
+    b.PrependUOffsetTRelative(empty)
+    bufs = b.EndVector()
+    b.StartObject(5)  # Model: version, operator_codes, subgraphs, description, buffers
+    b.PrependUint32Slot(0, 3, 0)
+    b.PrependUOffsetTRelativeSlot(2, sgs, 0)
+    b.PrependUOffsetTRelativeSlot(4, bufs, 0)
+    model = b.EndObject()
+    b.Finish(model, file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_a_table_referenced_many_times_is_refused_early():
+    from refquant.errors import ModelFormatError
+    from refquant.tflite.flatbuf import MAX_OBJECTS
+
+    ok = refquant.load_model(_shared_tensor_table(1000))
+    assert len(ok.main.tensors) == 1000 and ok.main.tensors[999].name == "t"
+    with pytest.raises(ModelFormatError, match=f"more than {MAX_OBJECTS} table references"):
+        refquant.load_model(_shared_tensor_table(MAX_OBJECTS + 10))

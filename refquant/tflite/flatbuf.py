@@ -48,9 +48,10 @@ SCALAR_DTYPES = {
 }
 _SIZE = {k: struct.calcsize(v) for k, v in _FMT.items()}
 
-#: Most tables/objects one file may make the decoder visit (a guard against files whose vectors
-#: point many times at the same table; real models visit a few thousand).
-MAX_OBJECTS = 5_000_000
+#: Most table references one file may make the decoder follow (a guard against files whose vectors point
+#: many times at the same table: one 20 MB file referenced one tensor table 4.9M times). Real models
+#: follow tens of thousands at most; a table referenced again is decoded once and shared.
+MAX_OBJECTS = 500_000
 
 
 def scalar_base(type_name: str) -> str:
@@ -67,6 +68,7 @@ class Decoder:
         self.data = bytes(data) if not isinstance(data, bytes) else data
         self.size = len(self.data)
         self.objects = 0
+        self._decoded: dict[tuple[int, str], dict] = {}
 
     # -- primitive reads -------------------------------------------------------------------------
     def fail(self, pos: int, path: str, msg: str) -> ModelFormatError:
@@ -102,9 +104,6 @@ class Decoder:
         return self.table(self.follow(0, "root"), _schema.ROOT_TYPE, "Model")
 
     def _vtable(self, pos: int, path: str) -> tuple[int, int, int]:
-        self.objects += 1
-        if self.objects > MAX_OBJECTS:
-            raise self.fail(pos, path, f"more than {MAX_OBJECTS} objects: refusing to decode further")
         soff = self.read("int", pos, path)
         vt = pos - soff
         vt_len = self.read("ushort", vt, path + " (vtable)")
@@ -127,7 +126,18 @@ class Decoder:
         return pos + off
 
     def table(self, pos: int, name: str, path: str) -> dict:
-        """Decode table ``name`` at absolute position ``pos``."""
+        """Decode table ``name`` at absolute position ``pos`` (decoded once per position; callers do not mutate it)."""
+        self.objects += 1
+        if self.objects > MAX_OBJECTS:
+            raise self.fail(pos, path, f"more than {MAX_OBJECTS} table references: refusing to decode further")
+        done = self._decoded.get((pos, name))
+        if done is not None:
+            return done
+        out = self._decode_table(pos, name, path)
+        self._decoded[(pos, name)] = out
+        return out
+
+    def _decode_table(self, pos: int, name: str, path: str) -> dict:
         vt, vt_len, obj_len = self._vtable(pos, path)
         out: dict = {}
         for fname, slot, kind, ftype, default in _schema.TABLES[name]:
